@@ -1,0 +1,91 @@
+package registry
+
+import (
+	"fmt"
+	"testing"
+)
+
+// nopSession accepts every packet and does nothing, so benchmarks measure
+// the registry alone.
+type nopSession struct{ n int }
+
+func (s *nopSession) Emit([]byte) error { s.n++; return nil }
+func (s *nopSession) Close(string)      {}
+
+func BenchmarkPushOneSession(b *testing.B) {
+	r := newRegistry(b, Options{})
+	for i := range 10_000 {
+		user := fmt.Sprint("user", i)
+		mustRegister(b, r, user, "c")
+		mustBind(b, r, user, "c", &nopSession{})
+	}
+	users := make([]string, 10_000)
+	for i := range users {
+		users[i] = fmt.Sprint("user", i)
+	}
+	packet := []byte(`42["message",{"title":"hello"}]`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r.Push(users[i%len(users)], packet)
+			i++
+		}
+	})
+}
+
+func BenchmarkPushFanOut(b *testing.B) {
+	for _, n := range []int{10, 64} {
+		b.Run(fmt.Sprint(n, "sessions"), func(b *testing.B) {
+			r := newRegistry(b, Options{MaxPendingPerUser: n, MaxSessionsPerUser: n})
+			for i := range n {
+				id := fmt.Sprint("c", i)
+				mustRegister(b, r, "u", id)
+				mustBind(b, r, "u", id, &nopSession{})
+			}
+			packet := []byte(`42["message",{"title":"hello"}]`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if r.Push("u", packet) != n {
+					b.Fatal("lost sessions")
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "enqueues/s")
+		})
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	r := newRegistry(b, Options{})
+	users := make([]string, 10_000)
+	for i := range users {
+		users[i] = fmt.Sprint("user", i)
+		mustRegister(b, r, users[i], "c")
+		mustBind(b, r, users[i], "c", &nopSession{})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r.Sessions(users[i%len(users)])
+			i++
+		}
+	})
+}
+
+func BenchmarkRegisterBindUnbind(b *testing.B) {
+	r := newRegistry(b, Options{})
+	s := &nopSession{}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		user := "user" + string(rune('a'+i%26))
+		_ = r.Register(user, "c")
+		_ = r.Bind(user, "c", s)
+		r.Unbind(user, "c", s)
+		i++
+	}
+}
