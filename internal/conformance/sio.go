@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"notification-server/engineio"
+	"notification-server/socketio"
+)
+
+func init() { modes["sio"] = runSIO }
+
+// runSIO serves the reference configuration of the socket.io-protocol test
+// suite on addr.
+func runSIO(addr string, logger *slog.Logger) error {
+	srv := newSIOServer(logger)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	logger.Info("conformance: serving Socket.IO", "addr", addr)
+	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := hs.ListenAndServe(); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return nil
+}
+
+// newSIOServer returns a Socket.IO server configured and behaving like the
+// reference server of the socket.io-protocol test suite.
+func newSIOServer(logger *slog.Logger) *socketio.Server {
+	srv := socketio.NewServer(&socketio.Options{
+		Engine: engineio.Options{
+			PingInterval:   300 * time.Millisecond,
+			PingTimeout:    200 * time.Millisecond,
+			MaxPayload:     1_000_000,
+			AllowedOrigins: []string{"*"},
+		},
+		ConnectTimeout: 1000 * time.Millisecond,
+		Logger:         logger,
+	})
+	srv.Of("/").OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+		s.On("message", func(args []json.RawMessage, _ socketio.AckFunc) {
+			_ = s.Emit("message-back", echoArgs(s, args)...)
+		})
+		s.On("message-with-ack", func(args []json.RawMessage, ack socketio.AckFunc) {
+			if ack != nil {
+				_ = ack(echoArgs(s, args)...)
+			}
+		})
+	})
+	srv.Of("/custom").OnConnection(func(s *socketio.Socket) {
+		_ = s.Emit("auth", s.Handshake().Auth)
+	})
+	return srv
+}
+
+// echoArgs turns received arguments back into emit arguments, binary
+// placeholders into the attachments they stand for.
+func echoArgs(s *socketio.Socket, args []json.RawMessage) []any {
+	atts := s.Attachments()
+	out := make([]any, len(args))
+	for i, a := range args {
+		if k, ok := socketio.Placeholder(a); ok && k < len(atts) {
+			out[i] = socketio.Binary(atts[k])
+		} else {
+			out[i] = a
+		}
+	}
+	return out
+}
