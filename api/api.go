@@ -1,0 +1,221 @@
+package api
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"notification-server/engineio"
+	"notification-server/registry"
+	"notification-server/socketio"
+)
+
+// MaxIDLength is the longest user id or connection id accepted, in bytes.
+const MaxIDLength = 1024
+
+// Options configure an API. Registry and Tokens are required; every other
+// zero field gets its default.
+type Options struct {
+	// Registry holds users, sessions and connection ids. Required.
+	Registry *registry.Registry
+	// Tokens are the accepted API tokens (several during a rotation). At
+	// least one non-empty token is required.
+	Tokens []string
+	// Sockets is the Socket.IO server clients connect to. If set, the API
+	// handles its "register" event on namespace "/", mounts it on
+	// /socket.io/ and reports its statistics in /metrics.
+	Sockets *socketio.Server
+	// MaxBodyBytes bounds every request body. Default 1 MiB.
+	MaxBodyBytes int64
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool
+	// Version is reported by /api/status/info. Default "dev".
+	Version string
+	// Logger receives registrations at Debug and failures at Warn. Default:
+	// discard.
+	Logger *slog.Logger
+}
+
+// API serves the REST API, the metrics and the socket registrations. Create
+// it with New; its methods are safe for concurrent use.
+type API struct {
+	reg      *registry.Registry
+	sockets  *socketio.Server
+	tokens   [][sha256.Size]byte
+	maxBody  int64
+	public   bool
+	version  string
+	log      *slog.Logger
+	metrics  *metrics
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// New checks opts and returns an API.
+func New(opts *Options) (*API, error) {
+	if opts == nil || opts.Registry == nil {
+		return nil, errors.New("api: Options.Registry is required")
+	}
+	a := &API{
+		reg:     opts.Registry,
+		sockets: opts.Sockets,
+		maxBody: opts.MaxBodyBytes,
+		public:  opts.MetricsPublic,
+		version: opts.Version,
+		log:     opts.Logger,
+		metrics: newMetrics(),
+	}
+	for _, t := range opts.Tokens {
+		if t = strings.TrimSpace(t); t != "" {
+			a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
+		}
+	}
+	if len(a.tokens) == 0 {
+		return nil, errors.New("api: at least one API token is required")
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = 1 << 20
+	}
+	if a.version == "" {
+		a.version = "dev"
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.sockets != nil {
+		a.sockets.Of("/").OnConnection(a.onSocket)
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// ServeHTTP serves every route of the server.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.handler.ServeHTTP(w, r)
+}
+
+// Drain makes register and push answer 503 from now on; the server calls it
+// when it starts shutting down, so backends retry on another instance.
+func (a *API) Drain() { a.draining.Store(true) }
+
+// routes builds the one mux of the server. Keeping every pattern here lets
+// one test catch conflicts.
+func (a *API) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("PUT /api/{userId}/register", a.auth(http.HandlerFunc(a.register)))
+	mux.Handle("POST /api/{userId}/push", a.auth(http.HandlerFunc(a.push)))
+	mux.HandleFunc("GET /api/status/ping", a.ping)
+	mux.HandleFunc("GET /api/status/info", a.info)
+	if a.public {
+		mux.HandleFunc("GET /metrics", a.serveMetrics)
+	} else {
+		mux.Handle("GET /metrics", a.auth(http.HandlerFunc(a.serveMetrics)))
+	}
+	if a.sockets != nil {
+		mux.Handle(socketPattern, a.sockets)
+	}
+	return a.serve(mux)
+}
+
+// socketPattern is where the Socket.IO server is mounted.
+const socketPattern = "/socket.io/"
+
+// serve wraps the mux: Socket.IO requests go straight through (their
+// transports need the bare ResponseWriter to hijack and flush); every other
+// request is counted by route and status, and where the mux would answer its
+// plain-text 404 or 405 the answer is a JSON error (keeping Allow on a 405).
+func (a *API) serve(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern == socketPattern {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &recorder{ResponseWriter: w}
+		if pattern != "" {
+			mux.ServeHTTP(rec, r)
+		} else {
+			notFound(rec, r, h)
+			pattern = "unmatched"
+		}
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		a.metrics.request(pattern, rec.code)
+	})
+}
+
+// notFound runs the mux's own handler for an unmatched request to learn
+// whether it is a 404 or a 405 (and the Allow header), then writes that as a
+// JSON error.
+func notFound(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &statusOnly{header: make(http.Header)}
+	h.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	case http.StatusNotFound, 0:
+		writeError(w, http.StatusNotFound, "not found")
+	default: // a redirect that cleans the path; pass it on
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+	}
+}
+
+// recorder remembers the status a handler wrote.
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// statusOnly is a ResponseWriter that keeps the header and status and drops
+// the body.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+func (s *statusOnly) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return len(p), nil
+}
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+
+// Engine returns the statistics source of the socket server, or nil.
+func (a *API) engine() *engineio.Server {
+	if a.sockets == nil {
+		return nil
+	}
+	return a.sockets.Engine()
+}
