@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,14 +220,19 @@ func firstByte(b []byte) byte {
 }
 
 // eventName returns the first element of a valid JSON array if it is a
-// string.
+// string. Names without escapes, the usual case, skip encoding/json.
 func eventName(data []byte) (string, bool) {
-	elems := splitArray(data, 1)
+	var first [1]json.RawMessage
+	elems := splitArrayInto(first[:0], data, 1)
 	if len(elems) == 0 || firstByte(elems[0]) != '"' {
 		return "", false
 	}
+	e := elems[0]
+	if bytes.IndexByte(e, '\\') < 0 {
+		return string(e[1 : len(e)-1]), true
+	}
 	var name string
-	if err := json.Unmarshal(elems[0], &name); err != nil {
+	if err := json.Unmarshal(e, &name); err != nil {
 		return "", false
 	}
 	return name, true
@@ -236,12 +242,16 @@ func eventName(data []byte) (string, bool) {
 // surrounding whitespace, aliasing data. It stops after max elements when
 // max > 0. The input must already be known to be valid JSON.
 func splitArray(data []byte, max int) []json.RawMessage {
+	return splitArrayInto(nil, data, max)
+}
+
+// splitArrayInto is splitArray appending to out.
+func splitArrayInto(out []json.RawMessage, data []byte, max int) []json.RawMessage {
 	i := 0
 	for i < len(data) && data[i] != '[' {
 		i++
 	}
 	i++
-	var out []json.RawMessage
 	depth := 0
 	inString := false
 	start := i
@@ -310,3 +320,5 @@ func AppendPacket(dst []byte, t PacketType, nsp string, attachments int, id int6
 	}
 	return append(dst, data...)
 }
+
+func isValidUTF8(s string) bool { return utf8.ValidString(s) }
