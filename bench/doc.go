@@ -1,0 +1,36 @@
+// Command bench is the load generator of notification-server: it drives a
+// server (ours, or the Node.js reference in bench/reference) through the
+// public contract exactly as real clients and backends do, and reports
+// throughput, latency, delivery correctness and the server's memory and CPU.
+//
+// Clients speak Engine.IO v4 over WebSocket only (EIO=4, the protocol of
+// socket.io-client 3 and 4) with Socket.IO v5 packets: they read the open
+// packet, send CONNECT ("40"), wait for the server's CONNECT reply, emit
+// `register` (userId, connectionId), answer every ping ("2") with a pong
+// ("3") and parse `message` events. HTTP long-polling, Engine.IO v3,
+// binary packets and acks are left out: the benchmark measures the steady
+// state of WebSocket sessions, which is what a push server spends its life in.
+//
+// Scenarios (the first argument):
+//
+//	idle    N sessions, k per user; server RSS per registered session before
+//	        and after one push per user, connect rate, handshake latency.
+//	push    pushes from W keep-alive HTTP workers to users with k sessions
+//	        each, saturating (closed loop) or at a fixed -rate (open loop);
+//	        pushes/s, deliveries/s, end-to-end latency percentiles measured
+//	        from the intended send time, lost, duplicated and out-of-order
+//	        deliveries, server CPU seconds per 1000 deliveries.
+//	fanout  push with one user holding all N sessions.
+//	churn   sessions connecting and disconnecting (cleanly and abruptly)
+//	        while pushes flow, for soak runs; the server's RSS and, when it
+//	        exposes them, /metrics and pprof goroutine counts at start and end.
+//	table   reads the JSON results of several runs and prints medians,
+//	        min–max and the ratios of our server to the reference.
+//
+// The server is either running already (-pid, for /proc readings) or
+// started by bench itself (-cmd, killed when bench exits). Each client
+// socket is bound to one of several loopback source addresses (127.0.0.1,
+// 127.0.0.2, ...) so the session count is not bounded by one address's
+// ephemeral ports; the open-file limit is raised to its hard limit and the
+// session count is capped to fit, with a message saying so.
+package main

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// fleet is a set of client sessions and the accounting of what they
+// received. Session i belongs to user i/perUser.
+type fleet struct {
+	t        *target
+	sources  int
+	perUser  int
+	sessions []*session // nil where the connect failed
+	perUserN []uint32   // live sessions per user, after connect
+
+	delivered   atomic.Uint64
+	lastArrival atomic.Int64 // Unix ns of the latest delivery
+	badMessages atomic.Uint64
+	measureFrom atomic.Int64 // stamps sent before this are not timed
+	latency     histogram
+
+	closing  atomic.Bool
+	readErrs atomic.Uint64
+	firstErr atomic.Pointer[error]
+	readers  sync.WaitGroup
+}
+
+// connectStats describes how a fleet came up.
+type connectStats struct {
+	Sessions      int            `json:"sessions"`
+	Users         int            `json:"users"`
+	PerUser       int            `json:"sessions_per_user"`
+	ConnectErrors int            `json:"connect_errors"`
+	FirstError    string         `json:"first_connect_error,omitempty"`
+	ConnectSecs   float64        `json:"connect_seconds"`
+	ConnectRate   float64        `json:"connects_per_second"`
+	Handshake     latencySummary `json:"handshake"`
+}
+
+// newFleet connects n sessions, perUser per user, with conc connects in
+// flight, and starts one read goroutine per session.
+func newFleet(ctx context.Context, t *target, n, perUser, conc, sources int, runID string) (*fleet, connectStats) {
+	users := (n + perUser - 1) / perUser
+	f := &fleet{t: t, sources: sources, perUser: perUser, sessions: make([]*session, n), perUserN: make([]uint32, users)}
+	var (
+		next      atomic.Int64
+		errs      atomic.Int64
+		firstErr  atomic.Pointer[error]
+		handshake histogram
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range min(conc, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				s, hs, err := t.connect(ctx, i/perUser, fmt.Sprintf("c%d-%s", i, runID), i%sources)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				handshake.record(hs)
+				f.sessions[i] = s
+				f.start(s)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	st := connectStats{
+		Sessions:      n - int(errs.Load()),
+		Users:         users,
+		PerUser:       perUser,
+		ConnectErrors: int(errs.Load()),
+		ConnectSecs:   elapsed.Seconds(),
+		ConnectRate:   float64(n-int(errs.Load())) / elapsed.Seconds(),
+		Handshake:     handshake.summary(),
+	}
+	if p := firstErr.Load(); p != nil {
+		st.FirstError = (*p).Error()
+	}
+	for i, s := range f.sessions {
+		if s != nil {
+			f.perUserN[i/perUser]++
+		}
+	}
+	return f, st
+}
+
+// start runs s's read loop on its own goroutine.
+func (f *fleet) start(s *session) {
+	f.readers.Add(1)
+	go func() {
+		defer f.readers.Done()
+		err := s.readLoop(f.deliver)
+		if !f.closing.Load() {
+			f.readErrs.Add(1)
+			f.firstErr.CompareAndSwap(nil, &err)
+		}
+		s.err = err
+	}()
+}
+
+// deliver accounts one `message` event received by s.
+func (f *fleet) deliver(s *session, msg []byte) {
+	now := time.Now().UnixNano()
+	st, err := parseStamp(msg)
+	if err != nil {
+		f.badMessages.Add(1)
+		return
+	}
+	s.track.observe(st.Seq)
+	f.delivered.Add(1)
+	f.lastArrival.Store(now)
+	if st.Sent > 0 && st.Sent >= f.measureFrom.Load() {
+		f.latency.record(time.Duration(now - st.Sent))
+	}
+}
+
+// waitDelivered waits until at least want deliveries arrived, the timeout
+// passes or ctx ends; it reports whether want was reached.
+func (f *fleet) waitDelivered(ctx context.Context, want uint64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for f.delivered.Load() < want {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// readError describes the first session that ended on its own, if any.
+func (f *fleet) readError() string {
+	if p := f.firstErr.Load(); p != nil && *p != nil {
+		return (*p).Error()
+	}
+	return ""
+}
+
+// teardown drops every connection and waits for the read goroutines, after
+// which the trackers may be read.
+func (f *fleet) teardown() {
+	f.closing.Store(true)
+	for _, s := range f.sessions {
+		if s != nil {
+			s.conn.CloseNow()
+		}
+	}
+	f.readers.Wait()
+}
+
+// counts sums every session's tracker against sent[user], the pushes each
+// user was sent. Call after teardown.
+func (f *fleet) counts(sent []uint32) deliveryCounts {
+	var c deliveryCounts
+	for i, s := range f.sessions {
+		if s != nil {
+			c.add(&s.track, sent[i/f.perUser])
+		}
+	}
+	return c
+}

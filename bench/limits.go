@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// fdReserve is how many descriptors the load generator keeps for itself
+// (HTTP workers, /proc reads, stdio) beyond one per session.
+const fdReserve = 400
+
+// raiseFileLimit lifts the soft open-file limit to the hard limit and
+// returns the resulting soft limit.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("read open-file limit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, fmt.Errorf("raise open-file limit to %d: %w", lim.Max, err)
+		}
+	}
+	return lim.Cur, nil
+}
+
+// sessionCap is the most sessions one process can hold under an open-file
+// limit. The server, started with the same limit, has the same bound.
+func sessionCap(fileLimit uint64) int {
+	if fileLimit <= fdReserve {
+		return 0
+	}
+	return int(fileLimit - fdReserve)
+}
+
+// capSessions bounds want (0 means "as many as allowed") by the limit and
+// says why when it had to.
+func capSessions(want int, fileLimit uint64) (n int, note string) {
+	limit := sessionCap(fileLimit)
+	switch {
+	case want <= 0:
+		return limit, fmt.Sprintf("sessions: %d, the most the open-file limit %d allows (one descriptor per session in this process and in the server, %d kept in reserve)", limit, fileLimit, fdReserve)
+	case want > limit:
+		return limit, fmt.Sprintf("sessions capped from %d to %d by the open-file limit %d (one descriptor per session in this process and in the server, %d kept in reserve)", want, limit, fileLimit, fdReserve)
+	}
+	return want, ""
+}
