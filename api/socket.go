@@ -21,6 +21,7 @@ var (
 // which (user, connection id) it is bound to.
 type socketSession struct {
 	sock *socketio.Socket
+	id   string // the socket id, for logs
 
 	mu     sync.Mutex
 	userID string // "" while unbound
@@ -37,7 +38,7 @@ func (s *socketSession) Close(string) { _ = s.sock.Disconnect() }
 
 // onSocket sets the handlers of a newly connected socket.
 func (a *API) onSocket(sock *socketio.Socket) {
-	s := &socketSession{sock: sock}
+	s := &socketSession{sock: sock, id: sock.ID()}
 	sock.On("register", func(args []json.RawMessage, ack socketio.AckFunc) {
 		err := a.bindSocket(s, args)
 		if ack == nil {
@@ -113,7 +114,7 @@ func (a *API) bindSocket(s *socketSession, args []json.RawMessage) error {
 		a.reg.Unbind(prevUser, prevConn, s)
 	}
 	a.metrics.registration("ok")
-	a.log.Debug("session bound", "user", userID, "connection", redact(connID), "socket", s.sock.ID())
+	a.log.Debug("session bound", "user", userID, "connection", redact(connID), "socket", s.id)
 	return nil
 }
 
