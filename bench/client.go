@@ -19,6 +19,7 @@ import (
 // target is the server under test as clients see it.
 type target struct {
 	base  string // http://host:port
+	host  string // host:port
 	token string
 	rest  *http.Client
 	ws    []*http.Client // one per loopback source address, round robin
@@ -40,6 +41,7 @@ func newTarget(base, token string, sources, workers int) (*target, error) {
 	}
 	t := &target{
 		base:  u.Scheme + "://" + u.Host,
+		host:  u.Host,
 		token: token,
 		wsURL: "ws://" + u.Host + "/socket.io/?EIO=4&transport=websocket",
 		rest: &http.Client{

@@ -92,7 +92,7 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 		return errors.New("-churn must be positive")
 	}
 
-	r := &result{Scenario: scenario, Case: cfg.Case, Label: cfg.Label, Run: cfg.Run, Started: time.Now().UTC().Format(time.RFC3339)}
+	r := &result{Scenario: scenario, Case: cfg.Case, Label: cfg.Label, Run: cfg.Run, Rate: cfg.Rate, Started: time.Now().UTC().Format(time.RFC3339)}
 	limit, err := raiseFileLimit()
 	if err != nil {
 		return err

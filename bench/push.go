@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,8 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 				return
 			}
 			buf := make([]byte, 0, 256+len(p.pad))
+			rc := newRestConn(p.f.t.host, p.f.t.token)
+			defer rc.close()
 			for k := 0; ; k++ {
 				if ctx.Err() != nil || (ph.Once && k == len(mine)) {
 					return
@@ -107,7 +110,12 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 				p.expected.Add(uint64(p.f.perUserN[u]))
 				p.sent[u] = seq
 				begin := time.Now()
-				if err := p.f.t.push(ctx, userName(u), buf); err != nil {
+				status, answer, err := rc.post(ctx, "/api/"+userName(u)+"/push", buf)
+				if err == nil && status != 200 {
+					err = fmt.Errorf("status %d: %.200s", status, answer)
+				}
+				if err != nil {
+					err = fmt.Errorf("push to %s: %w", userName(u), err)
 					p.errors.Add(1)
 					p.firstErr.CompareAndSwap(nil, &err)
 					continue

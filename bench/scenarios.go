@@ -39,6 +39,7 @@ type result struct {
 	Case      string   `json:"case"`
 	Label     string   `json:"label"`
 	Run       int      `json:"run"`
+	Rate      float64  `json:"rate,omitempty"`
 	Started   string   `json:"started"`
 	Notes     []string `json:"notes,omitempty"`
 	FileLimit uint64   `json:"file_limit"`

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+)
+
+// restConn is a minimal HTTP/1.1 keep-alive client for the push hot path:
+// one connection, one request at a time, the whole request in one write and
+// the answer parsed from a small buffer. net/http's client costs several
+// times more CPU per request (two goroutines per connection, header maps),
+// and the load generator shares the machine with the server it measures.
+// A restConn is used by one goroutine.
+type restConn struct {
+	addr  string // host:port
+	token string
+	conn  net.Conn
+	br    *bufio.Reader
+	req   []byte
+}
+
+func newRestConn(addr, token string) *restConn {
+	return &restConn{addr: addr, token: token}
+}
+
+// close drops the connection; the next request dials again.
+func (rc *restConn) close() {
+	if rc.conn != nil {
+		rc.conn.Close()
+		rc.conn = nil
+	}
+}
+
+// post sends POST path with a JSON body and returns the status and up to
+// 4 KB of the answer's body (valid until the next call). On a transport
+// error the connection is closed and the error returned; the request is not
+// retried, since a push must not be sent twice.
+func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
+	if rc.conn == nil {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", rc.addr)
+		if err != nil {
+			return 0, nil, fmt.Errorf("dial: %w", err)
+		}
+		rc.conn = c
+		if rc.br == nil {
+			rc.br = bufio.NewReaderSize(c, 4096)
+		} else {
+			rc.br.Reset(c)
+		}
+	}
+	rc.req = appendRequest(rc.req[:0], "POST", path, rc.addr, rc.token, body)
+	if deadline, ok := ctx.Deadline(); ok {
+		rc.conn.SetDeadline(deadline)
+	} else {
+		rc.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	}
+	if _, err := rc.conn.Write(rc.req); err != nil {
+		rc.close()
+		return 0, nil, fmt.Errorf("send request: %w", err)
+	}
+	status, got, keep, err := readResponse(rc.br)
+	if err != nil {
+		rc.close()
+		return 0, nil, fmt.Errorf("read answer: %w", err)
+	}
+	if !keep {
+		rc.close()
+	}
+	return status, got, nil
+}
+
+// appendRequest writes a whole HTTP/1.1 request with a JSON body.
+func appendRequest(b []byte, method, path, host, token string, body []byte) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nX-AUTH-TOKEN: "...)
+	b = append(b, token...)
+	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
+}
+
+var errMalformed = errors.New("malformed HTTP response")
+
+// readResponse reads one HTTP/1.1 response: status, headers, and a body
+// framed by Content-Length or chunked encoding. keep is false when the
+// server will close the connection. At most 4 KB of the body is returned.
+func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err error) {
+	line, err := readLine(br)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	rest, ok := bytes.CutPrefix(line, []byte("HTTP/1."))
+	if !ok || len(rest) < 5 || rest[1] != ' ' {
+		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errMalformed, line)
+	}
+	keep = rest[0] == '1'
+	status, err = strconv.Atoi(string(rest[2:5]))
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errMalformed, line)
+	}
+	length, chunked := -1, false
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, nil, false, fmt.Errorf("%w: header %.40q", errMalformed, line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			length, err = strconv.Atoi(string(value))
+			if err != nil || length < 0 {
+				return 0, nil, false, fmt.Errorf("%w: Content-Length %.20q", errMalformed, value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			if bytes.EqualFold(value, []byte("close")) {
+				keep = false
+			} else if bytes.EqualFold(value, []byte("keep-alive")) {
+				keep = true
+			}
+		}
+	}
+	var buf bytes.Buffer
+	switch {
+	case chunked:
+		for {
+			line, err := readLine(br)
+			if err != nil {
+				return 0, nil, false, err
+			}
+			size, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.SplitN(line, []byte(";"), 2)[0])), 16, 64)
+			if err != nil || size < 0 {
+				return 0, nil, false, fmt.Errorf("%w: chunk size %.20q", errMalformed, line)
+			}
+			if size == 0 {
+				for { // trailers, then the empty line
+					line, err := readLine(br)
+					if err != nil {
+						return 0, nil, false, err
+					}
+					if len(line) == 0 {
+						break
+					}
+				}
+				break
+			}
+			if err := copyCapped(&buf, br, size); err != nil {
+				return 0, nil, false, err
+			}
+			if line, err := readLine(br); err != nil || len(line) != 0 {
+				return 0, nil, false, fmt.Errorf("%w: no CRLF after chunk", errMalformed)
+			}
+		}
+	case length >= 0:
+		if err := copyCapped(&buf, br, int64(length)); err != nil {
+			return 0, nil, false, err
+		}
+	case status == 204 || status == 304 || status/100 == 1:
+	default:
+		// No framing: the body runs to the end of the connection.
+		if err := copyCapped(&buf, br, 1<<20); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, false, err
+		}
+		keep = false
+	}
+	return status, buf.Bytes(), keep, nil
+}
+
+// copyCapped reads exactly n bytes from r, keeping the first 4 KB in buf.
+func copyCapped(buf *bytes.Buffer, r io.Reader, n int64) error {
+	keep := min(n, int64(4096-buf.Len()))
+	if keep > 0 {
+		if _, err := io.CopyN(buf, r, keep); err != nil {
+			return fmt.Errorf("read body: %w", noEOF(err))
+		}
+	}
+	if rest := n - max(keep, 0); rest > 0 {
+		if _, err := io.CopyN(io.Discard, r, rest); err != nil {
+			return fmt.Errorf("read body: %w", noEOF(err))
+		}
+	}
+	return nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readLine reads a CRLF- (or LF-) terminated line of at most the reader's
+// buffer size, without the terminator.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == bufio.ErrBufferFull {
+			return nil, fmt.Errorf("%w: line too long", errMalformed)
+		}
+		return nil, noEOF(err)
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
