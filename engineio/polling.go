@@ -1,0 +1,237 @@
+package engineio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// upgradeGrace is how long a poll that arrives while an upgrade is being
+// probed waits for the upgrade to finish (then it is refused, as polling
+// after an upgrade is) before it is answered with a noop.
+const upgradeGrace = 50 * time.Millisecond
+
+// bufPool holds buffers for polling responses.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledBuf is the largest buffer put back in bufPool.
+const maxPooledBuf = 64 << 10
+
+// poll serves a long-polling GET: it answers at once with everything queued,
+// or waits until something is queued, the session closes or upgrades, or
+// the poll times out (then with a noop).
+func (s *session) poll(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	if s.heartbeatExpired(now) {
+		s.close(ReasonPingTimeout, false)
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed && s.lingering:
+		s.mu.Unlock()
+		s.endLinger()
+		s.writePoll(w, r, []packet{{typ: packetNoop}})
+		return
+	case s.closed:
+		s.mu.Unlock()
+		s.srv.writeError(w, r, http.StatusBadRequest, errUnknownSID)
+		return
+	case s.ws != nil:
+		s.mu.Unlock()
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	case s.polling:
+		// A second poll while one is waiting: the reference server treats
+		// it as an attack or a broken client and ends the session. The
+		// first poll gets the close packet.
+		s.mu.Unlock()
+		s.close(ReasonTransportError, true)
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	}
+	s.polling = true
+	graceLeft := s.probed || s.probe != nil
+	s.mu.Unlock()
+
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		s.mu.Lock()
+		s.polling = false
+		s.mu.Unlock()
+	}()
+	for {
+		s.mu.Lock()
+		switch {
+		case len(s.queue) > 0:
+			batch := s.takeQueueLocked()
+			s.mu.Unlock()
+			s.writePoll(w, r, batch)
+			s.recycle(batch)
+			return
+		case s.closed:
+			s.mu.Unlock()
+			s.writePoll(w, r, []packet{{typ: packetNoop}})
+			return
+		case s.ws != nil && graceLeft:
+			s.mu.Unlock()
+			s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+			return
+		case s.ws != nil, s.probed && !graceLeft:
+			s.mu.Unlock()
+			s.writePoll(w, r, []packet{{typ: packetNoop}})
+			return
+		}
+		s.mu.Unlock()
+
+		wait := s.srv.opts.PingInterval + s.srv.opts.PingTimeout
+		if graceLeft {
+			wait = upgradeGrace
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-s.notify:
+		case <-timer.C:
+			if !graceLeft {
+				s.writePoll(w, r, []packet{{typ: packetNoop}})
+				return
+			}
+			graceLeft = false
+		case <-r.Context().Done():
+			s.close(ReasonTransportClose, false)
+			return
+		}
+	}
+}
+
+// writePoll writes batch as one polling response in the session's
+// encoding.
+func (s *session) writePoll(w http.ResponseWriter, r *http.Request, batch []packet) {
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var ctype string
+	switch {
+	case s.jsonp:
+		var payload []byte
+		if s.protocol == 3 {
+			payload = appendPayloadV3(nil, batch)
+		} else {
+			payload = appendPayloadV4(nil, batch)
+		}
+		buf = appendJSONP(buf, s.jsonpIndex, payload)
+		ctype = "text/javascript; charset=UTF-8"
+	case s.protocol == 4:
+		buf = appendPayloadV4(buf, batch)
+		ctype = "text/plain; charset=UTF-8"
+	case s.b64 || !needsBinaryPayloadV3(batch):
+		buf = appendPayloadV3(buf, batch)
+		ctype = "text/plain; charset=UTF-8"
+	default:
+		buf = appendBinaryPayloadV3(buf, batch)
+		ctype = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(len(buf)))
+	h.Set("Cache-Control", "no-store")
+	s.srv.cors(h, r)
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
+	if cap(buf) <= maxPooledBuf {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+}
+
+// post serves a polling POST: the client's packets, delivered in order.
+func (s *session) post(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		s.srv.writeError(w, r, http.StatusBadRequest, errUnknownSID)
+		return
+	case s.ws != nil:
+		s.mu.Unlock()
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	case s.posting:
+		s.mu.Unlock()
+		s.close(ReasonTransportError, true)
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
+
+	max := s.srv.opts.MaxPayload
+	if r.ContentLength > max {
+		s.close(ReasonPayloadTooBig, true)
+		s.srv.writeError(w, r, http.StatusRequestEntityTooLarge, errTooLargeBody)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.close(ReasonPayloadTooBig, true)
+			s.srv.writeError(w, r, http.StatusRequestEntityTooLarge, errTooLargeBody)
+			return
+		}
+		s.close(ReasonTransportError, false)
+		return
+	}
+
+	decode := decodePayloadV4
+	binaryBody := r.Header.Get("Content-Type") == "application/octet-stream"
+	switch {
+	case s.protocol == 4 && binaryBody:
+		decode = func([]byte, func(packet) error) error { return errParse }
+	case s.protocol == 3 && binaryBody:
+		decode = decodeBinaryPayloadV3
+	case s.protocol == 3:
+		decode = decodePayloadV3
+	}
+	if s.jsonp && !binaryBody {
+		if body, err = decodeJSONPBody(body); err != nil {
+			decode = func([]byte, func(packet) error) error { return err }
+		}
+	}
+	// Check the whole payload first, so a malformed one delivers nothing.
+	if err := decode(body, func(packet) error { return nil }); err != nil {
+		s.srv.opts.Logger.Debug("engineio: bad payload", "sid", s.logID(), "err", err)
+		s.close(ReasonParseError, true)
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	}
+	err = decode(body, s.handlePacket)
+	if err != nil && !errors.Is(err, errStop) {
+		s.srv.opts.Logger.Debug("engineio: bad packet", "sid", s.logID(), "err", err)
+		s.close(ReasonParseError, true)
+		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	h.Set("Cache-Control", "no-store")
+	s.srv.cors(h, r)
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "ok")
+}

@@ -1,0 +1,304 @@
+package engineio
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Buffer sizes handed to coder/websocket for each connection. net/http's
+// own buffers are 4 KB each; an idle session needs far less, and larger
+// messages bypass bufio anyway.
+const (
+	wsReadBufferSize  = 512
+	wsWriteBufferSize = 1024
+)
+
+// writeTimeout bounds every write to a client: a WebSocket batch or a
+// polling response.
+const writeTimeout = 10 * time.Second
+
+// wsConn is one WebSocket connection of a session.
+type wsConn struct {
+	c       *websocket.Conn
+	netConn net.Conn // for write deadlines; nil if the hijack was not ours
+}
+
+// drop closes the connection at once, without a close handshake.
+func (ws *wsConn) drop() {
+	ws.c.CloseNow()
+}
+
+// writePacket writes one packet as one WebSocket message; scratch is a
+// reusable buffer and is returned, maybe grown.
+func (ws *wsConn) writePacket(ctx context.Context, p packet, protocol int, scratch []byte) ([]byte, error) {
+	var err error
+	switch {
+	case p.binary && protocol == 4:
+		err = ws.c.Write(ctx, websocket.MessageBinary, p.data)
+	case p.binary:
+		scratch = append(append(scratch[:0], p.typ), p.data...)
+		err = ws.c.Write(ctx, websocket.MessageBinary, scratch)
+	default:
+		scratch = append(append(scratch[:0], '0'+p.typ), p.data...)
+		err = ws.c.Write(ctx, websocket.MessageText, scratch)
+	}
+	return scratch, err
+}
+
+// setWriteDeadline bounds the next writes; the zero time clears it.
+func (ws *wsConn) setWriteDeadline(t time.Time) {
+	if ws.netConn != nil {
+		ws.netConn.SetWriteDeadline(t)
+	}
+}
+
+// writeContext returns the context for a batch of writes: the deadline is
+// on the net.Conn when we have it, which costs nothing per write.
+func (ws *wsConn) writeContext() (context.Context, context.CancelFunc) {
+	if ws.netConn != nil {
+		ws.setWriteDeadline(time.Now().Add(writeTimeout))
+		return context.Background(), func() { ws.setWriteDeadline(time.Time{}) }
+	}
+	return context.WithTimeout(context.Background(), writeTimeout)
+}
+
+// scratchPool holds buffers for framing text packets ("4" + data).
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeLoop drains the session's queue to ws back to back until it is
+// empty, then exits; Send starts it again. After the close packet it ends
+// the WebSocket with a close frame.
+func (s *session) writeLoop(ws *wsConn) {
+	defer s.srv.track(-1)
+	bp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(bp)
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.writing = false
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				ws.c.Close(websocket.StatusNormalClosure, "")
+			}
+			return
+		}
+		batch := s.takeQueueLocked()
+		s.mu.Unlock()
+
+		ctx, cancel := ws.writeContext()
+		var err error
+		for _, p := range batch {
+			if *bp, err = ws.writePacket(ctx, p, s.protocol, *bp); err != nil {
+				break
+			}
+		}
+		cancel()
+		s.recycle(batch)
+		if err != nil {
+			s.mu.Lock()
+			s.writing = false
+			s.mu.Unlock()
+			s.close(ReasonTransportError, false)
+			ws.drop()
+			return
+		}
+	}
+}
+
+// hijackWriter wraps a ResponseWriter so that coder/websocket, when it
+// hijacks the connection, gets small bufio buffers instead of net/http's
+// 4 KB ones (when nothing is buffered in them yet), and so that we learn the
+// net.Conn for write deadlines.
+type hijackWriter struct {
+	http.ResponseWriter
+	netConn net.Conn
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.netConn = conn
+	r, w := brw.Reader, brw.Writer
+	if r.Buffered() == 0 {
+		r = bufio.NewReaderSize(conn, wsReadBufferSize)
+	}
+	if w.Buffered() == 0 {
+		w = bufio.NewWriterSize(conn, wsWriteBufferSize)
+	}
+	return conn, bufio.NewReadWriter(r, w), nil
+}
+
+// accept completes the WebSocket handshake.
+func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	mode := websocket.CompressionDisabled
+	if srv.opts.PerMessageDeflate {
+		mode = websocket.CompressionContextTakeover
+	}
+	hw := &hijackWriter{ResponseWriter: w}
+	c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		// Origins are checked by the server before (see allowOrigin).
+		InsecureSkipVerify: true,
+		CompressionMode:    mode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engineio: websocket accept: %w", err)
+	}
+	// Our own limit applies to each message (see readMessage); this one
+	// only stops anything beyond it, decompressed size included.
+	c.SetReadLimit(srv.opts.MaxPayload + 1)
+	return &wsConn{c: c, netConn: hw.netConn}, nil
+}
+
+// errTooLarge reports a message beyond MaxPayload.
+var errTooLarge = errors.New("engineio: message too large")
+
+// readMessage reads one WebSocket message of at most max bytes into a new
+// slice, which the caller owns.
+func readMessage(ctx context.Context, c *websocket.Conn, max int64) ([]byte, bool, error) {
+	typ, r, err := c.Reader(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(data)) > max {
+		return nil, false, errTooLarge
+	}
+	return data, typ == websocket.MessageBinary, nil
+}
+
+// readLoop is the one reader of a session's WebSocket. It runs on its own
+// goroutine so the HTTP handler that accepted the connection can return and
+// net/http can free that request's state.
+func (s *session) readLoop(ws *wsConn) {
+	defer s.srv.track(-1)
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.opts.Logger.Error("engineio: panic reading WebSocket", "sid", s.logID(), "panic", v, "stack", string(debug.Stack()))
+			s.close(ReasonInternalError, false)
+			ws.drop()
+		}
+	}()
+	for {
+		data, binary, err := readMessage(context.Background(), ws.c, s.srv.opts.MaxPayload)
+		if err != nil {
+			s.readFailed(ws, err)
+			return
+		}
+		p, err := decodeWebSocketMessage(data, binary, s.protocol)
+		if err == nil {
+			err = s.handlePacket(p)
+		}
+		if err != nil {
+			if errors.Is(err, errParse) {
+				s.srv.opts.Logger.Debug("engineio: bad packet", "sid", s.logID(), "err", err)
+				s.closeWith(ReasonParseError, false, false)
+				ws.c.Close(websocket.StatusProtocolError, "malformed packet")
+			} else {
+				ws.c.Close(websocket.StatusNormalClosure, "")
+			}
+			ws.drop()
+			return
+		}
+	}
+}
+
+// readFailed closes the session after a failed read, with the reason the
+// error tells.
+func (s *session) readFailed(ws *wsConn, err error) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		s.closeWith(ReasonPayloadTooBig, false, false)
+		ws.c.Close(websocket.StatusMessageTooBig, "message too large")
+	case websocket.CloseStatus(err) != -1, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		s.close(ReasonTransportClose, false)
+	default:
+		s.close(ReasonTransportError, false)
+	}
+	ws.drop()
+}
+
+// probeLoop runs the upgrade of a polling session to ws: 2probe is
+// answered with 3probe, the waiting poll is answered with a noop, and 5
+// moves the session to ws; then ws becomes the session's reader. Anything
+// else, or no upgrade within UpgradeTimeout, drops ws and the session stays
+// on polling.
+func (s *session) probeLoop(ws *wsConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.UpgradeTimeout)
+	ok := s.probe1(ctx, ws)
+	cancel()
+	if !ok {
+		s.mu.Lock()
+		if s.probe == ws {
+			s.probe = nil
+			s.probed = false
+		}
+		s.mu.Unlock()
+		ws.drop()
+		s.srv.track(-1)
+		return
+	}
+	s.readLoop(ws)
+}
+
+func (s *session) probe1(ctx context.Context, ws *wsConn) bool {
+	for {
+		data, binary, err := readMessage(ctx, ws.c, s.srv.opts.MaxPayload)
+		if err != nil {
+			return false
+		}
+		p, err := decodeWebSocketMessage(data, binary, s.protocol)
+		if err != nil {
+			return false
+		}
+		switch {
+		case p.typ == packetPing && string(p.data) == "probe":
+			ws.setWriteDeadline(time.Now().Add(writeTimeout))
+			err := ws.c.Write(ctx, websocket.MessageText, []byte("3probe"))
+			ws.setWriteDeadline(time.Time{})
+			if err != nil {
+				return false
+			}
+			s.mu.Lock()
+			s.probed = s.probe == ws
+			s.mu.Unlock()
+			s.wake() // the waiting poll answers with a noop
+		case p.typ == packetUpgrade:
+			s.mu.Lock()
+			if s.closed || s.probe != ws || !s.probed {
+				s.mu.Unlock()
+				return false
+			}
+			s.probe = nil
+			s.probed = false
+			s.ws = ws
+			s.srv.upgrades.Add(1)
+			if len(s.queue) > 0 {
+				s.kickLocked() // unlocks
+			} else {
+				s.mu.Unlock()
+				s.wake()
+			}
+			s.srv.opts.Logger.Debug("engineio: upgraded to websocket", "sid", s.logID())
+			return true
+		case p.typ == packetNoop:
+		default:
+			return false
+		}
+	}
+}
