@@ -129,7 +129,12 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 	given := make(map[string]string)
 	for _, s := range settings {
 		name := s.flag
-		fs.Func(name, s.usage, func(v string) error { given[name] = v; return nil })
+		record := func(v string) error { given[name] = v; return nil }
+		if s.def == "true" || s.def == "false" {
+			fs.BoolFunc(name, s.usage, record) // -metrics-public alone means true
+		} else {
+			fs.Func(name, s.usage, record)
+		}
 	}
 	var c config
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "")
