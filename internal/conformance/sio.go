@@ -41,7 +41,7 @@ func newSIOServer(logger *slog.Logger) *socketio.Server {
 		Logger:         logger,
 	})
 	srv.Of("/").OnConnection(func(s *socketio.Socket) {
-		_ = s.Emit("auth", s.Handshake().Auth)
+		emitAuthSoon(s)
 		s.On("message", func(args []json.RawMessage, _ socketio.AckFunc) {
 			_ = s.Emit("message-back", echoArgs(s, args)...)
 		})
@@ -52,9 +52,22 @@ func newSIOServer(logger *slog.Logger) *socketio.Server {
 		})
 	})
 	srv.Of("/custom").OnConnection(func(s *socketio.Socket) {
-		_ = s.Emit("auth", s.Handshake().Auth)
+		emitAuthSoon(s)
 	})
 	return srv
+}
+
+// authDelay spaces the "auth" event from the CONNECT reply before it. The
+// suite's client attaches its listener for the next message only after
+// handling the previous one, so two frames that reach it in one TCP read lose
+// the second. The reference server never writes back to back (each write
+// waits for the previous one to drain); our WebSocket writer batches, so the
+// two frames would often arrive together.
+const authDelay = 20 * time.Millisecond
+
+func emitAuthSoon(s *socketio.Socket) {
+	auth := s.Handshake().Auth
+	time.AfterFunc(authDelay, func() { _ = s.Emit("auth", auth) })
 }
 
 // echoArgs turns received arguments back into emit arguments, binary
