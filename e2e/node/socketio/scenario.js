@@ -81,6 +81,7 @@ async function drive(client, url) {
   socket.emit("message", "after custom");
   await withTimeout(once(socket, "message-back"), 5000, "message-back after custom");
   await new Promise((r) => setTimeout(r, 50));
+  if (client.beforeDisconnect) await client.beforeDisconnect(socket);
   socket.disconnect();
   await new Promise((r) => setTimeout(r, 100));
 }
