@@ -195,7 +195,7 @@ func (s *Socket) EmitWithAck(event string, cb func(args []json.RawMessage, err e
 	s.acks[id] = pa
 	pa.timer = time.AfterFunc(s.client.server.opts.AckTimeout, func() {
 		if s.takeAck(id) != nil {
-			cb(nil, ErrAckTimeout)
+			s.safely("ack timeout callback", func() { cb(nil, ErrAckTimeout) })
 		}
 	})
 	s.mu.Unlock()
@@ -261,11 +261,24 @@ func (s *Socket) closed(reason string) {
 	s.mu.Unlock()
 	for _, pa := range acks {
 		pa.timer.Stop()
-		pa.fn(nil, ErrDisconnected)
+		s.safely("ack callback", func() { pa.fn(nil, ErrDisconnected) })
 	}
 	for _, fn := range fns {
-		fn(reason)
+		s.safely("disconnect handler", func() { fn(reason) })
 	}
+}
+
+// safely runs fn, a handler called outside the session's receive path (or
+// while the session is already closing), logging a panic instead of letting
+// it end the process. The session is closed, if it is not already.
+func (s *Socket) safely(what string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.client.server.logger.Error("socketio: panic in "+what, "sid", shortID(s.client.conn.ID()), "panic", r)
+			_ = s.client.conn.Close()
+		}
+	}()
+	fn()
 }
 
 func (s *Socket) onEvent(p Packet, atts [][]byte) {

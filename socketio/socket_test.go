@@ -419,3 +419,36 @@ func pollingPost(t *testing.T, base, sid, body string) {
 		t.Fatalf("POST: status %d", resp.StatusCode)
 	}
 }
+
+// TestPanicsInCallbacks checks that panics in disconnect handlers and ack
+// callbacks, which may run off the receive path, never end the process.
+func TestPanicsInCallbacks(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, func(o *Options) { o.AckTimeout = 100 * time.Millisecond })
+	ev := newEvents()
+	srv.Of("/").OnConnection(func(s *Socket) {
+		s.OnDisconnect(func(string) { panic("disconnect handler bug") })
+		s.OnDisconnect(func(reason string) { ev.add("second handler " + reason) })
+		s.On("timeout", func([]json.RawMessage, AckFunc) {
+			_ = s.EmitWithAck("q", func([]json.RawMessage, error) { panic("ack callback bug") })
+		})
+		s.On("panic", func([]json.RawMessage, AckFunc) { panic("handler bug") })
+	})
+	base := startServer(t, srv)
+
+	c := dialWS(t, base, 4, "")
+	c.connectRoot("")
+	c.send(`2["timeout"]`)
+	c.expectClosed()
+	if got := ev.wait(t); !strings.HasPrefix(got, "second handler ") {
+		t.Errorf("got %q", got)
+	}
+
+	c = dialWS(t, base, 4, "")
+	c.connectRoot("")
+	c.send(`2["panic"]`)
+	c.expectClosed()
+	if got := ev.wait(t); got != "second handler "+ReasonHandlerPanic {
+		t.Errorf("got %q, want the handler panic reason", got)
+	}
+}
