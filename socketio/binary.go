@@ -91,6 +91,8 @@ func Placeholder(arg json.RawMessage) (int, bool) {
 type reassembler struct {
 	pending     Packet
 	attachments [][]byte
+	size        int // bytes held in attachments
+	maxSize     int // bound on size; 0 means unbounded
 	active      bool
 }
 
@@ -107,12 +109,17 @@ func (r *reassembler) add(b []byte) (Packet, [][]byte, bool, error) {
 	if !r.active {
 		return Packet{}, nil, false, fmt.Errorf("%w: binary message without a binary packet", ErrInvalidAttachments)
 	}
+	r.size += len(b)
+	if r.maxSize > 0 && r.size > r.maxSize {
+		r.pending, r.attachments, r.size, r.active = Packet{}, nil, 0, false
+		return Packet{}, nil, false, fmt.Errorf("%w: more than %d bytes", ErrInvalidAttachments, r.maxSize)
+	}
 	r.attachments = append(r.attachments, b)
 	if len(r.attachments) < r.pending.Attachments {
 		return Packet{}, nil, false, nil
 	}
 	p, atts := r.pending, r.attachments
-	r.pending, r.attachments, r.active = Packet{}, nil, false
+	r.pending, r.attachments, r.size, r.active = Packet{}, nil, 0, false
 	if err := checkPlaceholders(p.Data, len(atts)); err != nil {
 		return Packet{}, nil, false, err
 	}

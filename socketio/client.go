@@ -43,6 +43,7 @@ type client struct {
 
 func (s *Server) onEngineConnection(c *engineio.Conn) {
 	cl := &client{server: s, conn: c, protocol: 5}
+	cl.reasm.maxSize = s.limits.maxAttachmentBytes
 	if c.Protocol() == 3 {
 		cl.protocol = 4
 	}

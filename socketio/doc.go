@@ -22,7 +22,8 @@
 //
 // Any malformed packet closes the session that sent it, and only it: an
 // unknown type, an attachment count that is missing, zero, above
-// Options.MaxAttachments or not matched by the placeholders, a non-numeric
+// Options.MaxAttachments or not matched by the placeholders, attachments
+// larger together than Options.MaxAttachmentBytes, a non-numeric
 // or oversized ack id, a payload that is not JSON, nested deeper than
 // Options.MaxJSONDepth (checked by a scan before parsing), invalid UTF-8, an
 // event payload that is not an array starting with a non-reserved string

@@ -50,8 +50,9 @@ type Packet struct {
 
 // decodeLimits are the bounds DecodePacket enforces.
 type decodeLimits struct {
-	maxAttachments int
-	maxDepth       int
+	maxAttachments     int
+	maxDepth           int
+	maxAttachmentBytes int // total per packet; 0 means unbounded
 }
 
 // reservedEvents may not be sent as event names by a client; the reference

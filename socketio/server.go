@@ -29,6 +29,10 @@ type Options struct {
 	// MaxAttachments bounds the binary attachments of one packet; a client
 	// announcing more is disconnected. Default 10, as the reference parser.
 	MaxAttachments int
+	// MaxAttachmentBytes bounds the total size of one packet's binary
+	// attachments, which are held until the last one arrives; a client
+	// sending more is disconnected. Default 1 MB.
+	MaxAttachmentBytes int
 	// MaxPendingAcks bounds the acks a socket may wait for at once;
 	// EmitWithAck beyond it fails with ErrTooManyAcks. Default 256.
 	MaxPendingAcks int
@@ -53,6 +57,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.MaxAttachments <= 0 {
 		out.MaxAttachments = 10
+	}
+	if out.MaxAttachmentBytes <= 0 {
+		out.MaxAttachmentBytes = 1 << 20
 	}
 	if out.MaxPendingAcks <= 0 {
 		out.MaxPendingAcks = 256
@@ -88,7 +95,7 @@ func NewServer(opts *Options) *Server {
 	o := opts.withDefaults()
 	s := &Server{
 		opts:       o,
-		limits:     decodeLimits{maxAttachments: o.MaxAttachments, maxDepth: o.MaxJSONDepth},
+		limits:     decodeLimits{maxAttachments: o.MaxAttachments, maxDepth: o.MaxJSONDepth, maxAttachmentBytes: o.MaxAttachmentBytes},
 		logger:     o.Logger,
 		namespaces: make(map[string]*Namespace),
 	}

@@ -293,7 +293,7 @@ func TestDisconnect(t *testing.T) {
 // working.
 func TestMalformedClosesOnlyThatSession(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, nil)
+	srv := newTestServer(t, func(o *Options) { o.MaxAttachmentBytes = 1000 })
 	serveScenario(srv)
 	srv.Of("/").OnConnection(func(s *Socket) {
 		s.On("panic", func([]json.RawMessage, AckFunc) { panic("handler bug") })
@@ -322,6 +322,7 @@ func TestMalformedClosesOnlyThatSession(t *testing.T) {
 		{name: "placeholder out of range", before: []string{`51-["message",{"_placeholder":true,"num":5}]`}, bin: [][]byte{{1}}},
 		{name: "unused attachment", before: []string{`52-["message",{"_placeholder":true,"num":0}]`}, bin: [][]byte{{1}, {2}}},
 		{name: "stray attachment", bin: [][]byte{{1}}},
+		{name: "attachments too large", before: []string{`52-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`}, bin: [][]byte{make([]byte, 600), make([]byte, 600)}},
 		{name: "event for unjoined namespace", before: []string{`2/custom,["message"]`}},
 		{name: "second CONNECT", before: []string{"0"}},
 		{name: "panic in handler", before: []string{`2["panic"]`}},
