@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var wantOK = `{"ok":true}`
+
+// checkAcks fails unless r got exactly one ack per connect and every ack is
+// {"ok":true} (ok) or {"ok":false,"error":...} (!ok).
+func checkAcks(t *testing.T, name string, r clientResult, ok bool) {
+	t.Helper()
+	if len(r.Acks) == 0 {
+		t.Errorf("%s: no register ack", name)
+	}
+	for _, a := range r.Acks {
+		var ack struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(a, &ack); err != nil {
+			t.Errorf("%s: ack %s: %v", name, a, err)
+			continue
+		}
+		if ack.OK != ok || (ok && string(a) != wantOK) || (!ok && ack.Error == "") {
+			t.Errorf("%s: ack %s, want ok=%v (with an error message when false)", name, a, ok)
+		}
+	}
+}
+
+// checkSequence fails unless msgs are exactly want, in order.
+func checkSequence(t *testing.T, name string, msgs []json.RawMessage, want []string) {
+	t.Helper()
+	if len(msgs) != len(want) {
+		t.Errorf("%s: received %d messages, want %d", name, len(msgs), len(want))
+	}
+	for i := range min(len(msgs), len(want)) {
+		if !jsonEqual(msgs[i], want[i]) {
+			t.Errorf("%s: message %d is %s, want %s", name, i, msgs[i], want[i])
+			return
+		}
+	}
+}
+
+func jsonEqual(a json.RawMessage, b string) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
+
+// TestWorkflow runs the original product's whole workflow with several
+// clients at once: a user with three sessions (socket.io-client 4 over
+// WebSocket, socket.io-client 4 polling only, socket.io-client 2) gets every
+// push, in order, none lost or duplicated; another user gets nothing; clients
+// presenting a wrong userId/connectionId pair get nothing.
+func TestWorkflow(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.register("alice", "alice-ws")
+	s.register("alice", "alice-polling")
+	s.register("alice", "alice-v2")
+	s.register("bob", "bob-1")
+
+	const pushes = 500
+	first := `{"title":"Title of message","body":"Body of message","params":{"n":[1,2.5,null,true],"s":"é\"\n<>&"}}`
+	want := []string{first}
+	for i := range pushes {
+		want = append(want, fmt.Sprintf(`{"seq":%d}`, i))
+	}
+	alice := []clientSpec{
+		{Name: "alice-ws", Version: "v4", Transports: []string{"websocket"}, UserID: "alice", ConnectionID: "alice-ws", Expect: len(want)},
+		{Name: "alice-polling", Version: "v4", Transports: []string{"polling"}, UserID: "alice", ConnectionID: "alice-polling", Expect: len(want)},
+		{Name: "alice-v2", Version: "v2", UserID: "alice", ConnectionID: "alice-v2", Expect: len(want)},
+	}
+	others := []clientSpec{
+		{Name: "bob", Version: "v4", UserID: "bob", ConnectionID: "bob-1"},
+		{Name: "alice-with-bobs-id", Version: "v4", UserID: "alice", ConnectionID: "bob-1"},
+		{Name: "bob-with-alices-id", Version: "v2", UserID: "bob", ConnectionID: "alice-ws"},
+		{Name: "unknown-id", Version: "v4", Transports: []string{"polling"}, UserID: "alice", ConnectionID: "never-registered"},
+	}
+	c := startClients(t, s, 60*time.Second, append(alice, others...)...)
+	c.waitEvents("registered ", len(alice)+len(others), 20*time.Second)
+
+	for metric, want := range map[string]string{
+		"notification_users":                  "2",
+		"notification_registered_sessions":    "4",
+		"notification_pending_connection_ids": "4",
+	} {
+		if got := s.metric(metric); got != want {
+			t.Errorf("%s = %q, want %q", metric, got, want)
+		}
+	}
+
+	var msg any
+	if err := json.Unmarshal([]byte(first), &msg); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.push("alice", msg); n != 3 {
+		t.Fatalf("first push reached %d sessions, want 3", n)
+	}
+	for i := range pushes {
+		if n := s.push("alice", map[string]int{"seq": i}); n != 3 {
+			t.Fatalf("push %d reached %d sessions, want 3", i, n)
+		}
+	}
+	if n := s.push("nobody", "x"); n != 0 {
+		t.Errorf("push to a user without sessions reached %d, want 0", n)
+	}
+
+	res := c.results()
+	for _, spec := range alice {
+		r := res[spec.Name]
+		checkAcks(t, spec.Name, r, true)
+		checkSequence(t, spec.Name, r.Messages, want)
+	}
+	if got := res["alice-polling"].Transports; len(got) == 0 || got[0] != "polling" {
+		t.Errorf("alice-polling registered over %q, want polling", got)
+	}
+	if got := res["alice-ws"].Transports; len(got) == 0 || got[0] != "websocket" {
+		t.Errorf("alice-ws registered over %q, want websocket", got)
+	}
+	checkAcks(t, "bob", res["bob"], true)
+	for _, spec := range others {
+		if spec.Name != "bob" {
+			checkAcks(t, spec.Name, res[spec.Name], false)
+		}
+		if got := res[spec.Name].Messages; len(got) != 0 {
+			t.Errorf("%s received %d messages, want none (first: %s)", spec.Name, len(got), got[0])
+		}
+	}
+	if got := s.metric("notification_pushes_total"); got != fmt.Sprint(pushes+2) {
+		t.Errorf("notification_pushes_total = %s, want %d", got, pushes+2)
+	}
+	if got := s.metric("notification_deliveries_total"); got != fmt.Sprint(3*(pushes+1)) {
+		t.Errorf("notification_deliveries_total = %s, want %d", got, 3*(pushes+1))
+	}
+}
+
+// TestNumericIDs checks that ids sent as JSON numbers match their decimal
+// form in the REST path, and that other types are refused.
+func TestNumericIDs(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.register("42", "7")
+	s.register("43", "1001")
+	c := startClients(t, s, 20*time.Second,
+		clientSpec{Name: "numbers-v4", Version: "v4", UserID: 42, ConnectionID: 7, Expect: 1},
+		clientSpec{Name: "mixed-v2", Version: "v2", UserID: "43", ConnectionID: 1001, Expect: 1},
+		clientSpec{Name: "object-id", Version: "v4", UserID: map[string]int{"id": 42}, ConnectionID: 7},
+		clientSpec{Name: "null-id", Version: "v4", UserID: 42, ConnectionID: nil},
+		clientSpec{Name: "fraction", Version: "v4", UserID: 42.5, ConnectionID: 7},
+	)
+	c.waitEvents("registered ", 5, 20*time.Second)
+	if n := s.push("42", "to 42"); n != 1 {
+		t.Errorf("push to 42 reached %d sessions, want 1", n)
+	}
+	if n := s.push("43", "to 43"); n != 1 {
+		t.Errorf("push to 43 reached %d sessions, want 1", n)
+	}
+	res := c.results()
+	checkAcks(t, "numbers-v4", res["numbers-v4"], true)
+	checkSequence(t, "numbers-v4", res["numbers-v4"].Messages, []string{`"to 42"`})
+	checkAcks(t, "mixed-v2", res["mixed-v2"], true)
+	checkSequence(t, "mixed-v2", res["mixed-v2"].Messages, []string{`"to 43"`})
+	for _, name := range []string{"object-id", "null-id", "fraction"} {
+		checkAcks(t, name, res[name], false)
+		if len(res[name].Messages) != 0 {
+			t.Errorf("%s received %d messages, want none", name, len(res[name].Messages))
+		}
+	}
+}
+
+// TestReconnectAfterDrop cuts a client's transport the way a network drop
+// does; the client reconnects, re-emits register with the same connection id
+// and keeps receiving.
+func TestReconnectAfterDrop(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.register("carol", "carol-1")
+	s.register("carol", "carol-2")
+	c := startClients(t, s, 30*time.Second,
+		clientSpec{Name: "ws", Version: "v4", Transports: []string{"websocket"}, UserID: "carol", ConnectionID: "carol-1", Expect: 2, DropAfter: 1},
+		clientSpec{Name: "v2", Version: "v2", UserID: "carol", ConnectionID: "carol-2", Expect: 2, DropAfter: 1},
+	)
+	c.waitEvents("registered ", 2, 20*time.Second)
+	if n := s.push("carol", "before"); n != 2 {
+		t.Fatalf("push before the drop reached %d sessions, want 2", n)
+	}
+	c.waitEvents("disconnected ", 2, 20*time.Second)
+	c.waitEvents("registered ", 4, 20*time.Second) // both registered again
+	if n := s.push("carol", "after"); n != 2 {
+		t.Fatalf("push after the reconnect reached %d sessions, want 2", n)
+	}
+	res := c.results()
+	for _, name := range []string{"ws", "v2"} {
+		r := res[name]
+		if r.Connects != 2 || len(r.Acks) != 2 {
+			t.Errorf("%s: %d connects and %d acks, want 2 of each", name, r.Connects, len(r.Acks))
+		}
+		checkAcks(t, name, r, true)
+		checkSequence(t, name, r.Messages, []string{`"before"`, `"after"`})
+	}
+}
+
+// TestDisconnectThenPush checks that a client's disconnect removes its
+// session at once, and that its connection id still binds a new socket.
+func TestDisconnectThenPush(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.register("dave", "dave-1")
+	c := startClients(t, s, 20*time.Second,
+		clientSpec{Name: "leaver", Version: "v4", UserID: "dave", ConnectionID: "dave-1", DisconnectAfterRegister: true})
+	c.results()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.metric("notification_registered_sessions") != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the session was not removed within 5s of the client's disconnect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := s.do("POST", "/api/dave/push", `{"message":"anyone?"}`); code != 200 || body != `{"sessions":0}` {
+		t.Fatalf("push after disconnect: %d %s, want 200 {\"sessions\":0}", code, body)
+	}
+	// The connection id stays valid for a reconnect.
+	c = startClients(t, s, 20*time.Second,
+		clientSpec{Name: "back", Version: "v2", UserID: "dave", ConnectionID: "dave-1", Expect: 1})
+	c.waitEvents("registered ", 1, 20*time.Second)
+	if n := s.push("dave", "welcome back"); n != 1 {
+		t.Fatalf("push after the new connect reached %d sessions, want 1", n)
+	}
+	res := c.results()
+	checkAcks(t, "back", res["back"], true)
+	checkSequence(t, "back", res["back"].Messages, []string{`"welcome back"`})
+}
+
+// TestRESTErrors checks the REST error answers of the real binary.
+func TestRESTErrors(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "MAX_BODY_BYTES=100", "MAX_PENDING=1")
+	tests := []struct {
+		method, path, body string
+		noToken            bool
+		wantCode           int
+	}{
+		{"PUT", "/api/u/register?connectionId=c", "", true, 401},
+		{"PUT", "/api/u/register", "", false, 400},
+		{"POST", "/api/u/push", `{"nomessage":1}`, false, 400},
+		{"POST", "/api/u/push", `{"message":`, false, 400},
+		{"POST", "/api/u/push", `{"message":"` + strings.Repeat("x", 200) + `"}`, false, 413},
+		{"GET", "/api/u/push", "", false, 405},
+		{"GET", "/no/such/route", "", false, 404},
+		{"PUT", "/api/u/register?connectionId=c1", "", false, 200},
+		{"PUT", "/api/u/register?connectionId=c2", "", false, 429},
+	}
+	for _, tt := range tests {
+		var code int
+		var body string
+		if tt.noToken {
+			resp, err := s.client.Do(mustRequest(t, tt.method, s.url+tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			code = resp.StatusCode
+		} else {
+			code, body = s.do(tt.method, tt.path, tt.body)
+		}
+		if code != tt.wantCode {
+			t.Errorf("%s %s: %d %s, want %d", tt.method, tt.path, code, body, tt.wantCode)
+		}
+		if code >= 400 && body != "" && !strings.HasPrefix(body, `{"error":"`) {
+			t.Errorf("%s %s: body %q is not a JSON error", tt.method, tt.path, body)
+		}
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM to a server with live clients of every
+// kind: each client gets disconnected by the server, and the process exits
+// cleanly well within SHUTDOWN_TIMEOUT.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "SHUTDOWN_TIMEOUT=5s")
+	for _, id := range []string{"ws", "polling", "v2"} {
+		s.register("erin", id)
+	}
+	noReconnect := false
+	c := startClients(t, s, 20*time.Second,
+		clientSpec{Name: "ws", Version: "v4", Transports: []string{"websocket"}, UserID: "erin", ConnectionID: "ws", ExpectDisconnects: 1, Reconnection: &noReconnect},
+		clientSpec{Name: "polling", Version: "v4", Transports: []string{"polling"}, UserID: "erin", ConnectionID: "polling", ExpectDisconnects: 1, Reconnection: &noReconnect},
+		clientSpec{Name: "v2", Version: "v2", UserID: "erin", ConnectionID: "v2", ExpectDisconnects: 1, Reconnection: &noReconnect},
+	)
+	c.waitEvents("registered ", 3, 20*time.Second)
+	took, err := s.stop(syscall.SIGTERM, 6*time.Second)
+	if err != nil {
+		t.Errorf("server exited with %v, want status 0", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("shutdown took %v, beyond SHUTDOWN_TIMEOUT", took)
+	}
+	c.waitEvents("disconnected ", 3, 10*time.Second)
+	res := c.results()
+	for _, name := range []string{"ws", "polling", "v2"} {
+		if got := res[name].Disconnects; len(got) != 1 {
+			t.Errorf("%s: disconnects %q, want exactly one", name, got)
+		}
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, `"msg":"shut down"`) {
+		t.Errorf("server did not log a clean shutdown")
+	}
+}
