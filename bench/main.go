@@ -55,6 +55,7 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 		logPath  = fs.String("log", "", "with -cmd: append the server's output to this file")
 		jsonPath = fs.String("json", "", "write the result as JSON to this file")
 		profile  = fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
+		pidFile  = fs.String("pidfile", "", "with -cmd: write the server's PID here while it runs, so a wrapper script can kill it if bench dies")
 	)
 	defaults := map[string]struct {
 		sessions, users, perUser, workers, window int
@@ -108,7 +109,6 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	n, note := capSessions(want, limit)
 	if note != "" {
 		r.note("%s", note)
-		fmt.Fprintln(os.Stderr, "bench:", note)
 	}
 	if n < 1 {
 		return fmt.Errorf("open-file limit %d leaves no room for sessions", limit)
@@ -144,6 +144,15 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 			return err
 		}
 		defer srv.stop()
+		if *pidFile != "" {
+			if err := os.WriteFile(*pidFile, []byte(fmt.Sprintln(srv.pid)), 0o644); err != nil {
+				return fmt.Errorf("write pid file: %w", err)
+			}
+			defer func() {
+				srv.stop() // before the file goes, so a wrapper never loses track of a live server
+				os.Remove(*pidFile)
+			}()
+		}
 	} else if err := t.ping(ctx); err != nil {
 		return err
 	}
@@ -182,6 +191,9 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 		if err := os.WriteFile(*jsonPath, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
+	}
+	if r.Churn != nil && !strings.HasPrefix(r.Churn.FinalCheck, "ok") {
+		return fmt.Errorf("soak: %s", r.Churn.FinalCheck)
 	}
 	return nil
 }
