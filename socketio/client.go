@@ -38,12 +38,11 @@ type client struct {
 	closed       bool
 	connectTimer *time.Timer
 
-	reasm reassembler // used only on the receive path
+	reasm *reassembler // made on the first binary packet; receive path only
 }
 
 func (s *Server) onEngineConnection(c *engineio.Conn) {
 	cl := &client{server: s, conn: c, protocol: 5}
-	cl.reasm.maxSize = s.limits.maxAttachmentBytes
 	if c.Protocol() == 3 {
 		cl.protocol = 4
 	}
@@ -97,13 +96,16 @@ func (c *client) onMessage(data []byte, binary bool) {
 
 func (c *client) receive(data []byte, binary bool) error {
 	if binary {
+		if c.reasm == nil {
+			return fmt.Errorf("%w: binary message without a binary packet", ErrInvalidAttachments)
+		}
 		p, atts, done, err := c.reasm.add(data)
 		if err != nil || !done {
 			return err
 		}
 		return c.dispatch(p, atts)
 	}
-	if c.reasm.active {
+	if c.reasm != nil && c.reasm.active {
 		return fmt.Errorf("%w: text message while attachments are expected", ErrInvalidAttachments)
 	}
 	p, err := decodePacket(data, c.server.limits)
@@ -111,6 +113,9 @@ func (c *client) receive(data []byte, binary bool) error {
 		return err
 	}
 	if p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck {
+		if c.reasm == nil {
+			c.reasm = &reassembler{maxSize: c.server.limits.maxAttachmentBytes}
+		}
 		c.reasm.start(p)
 		return nil
 	}

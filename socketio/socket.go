@@ -52,13 +52,18 @@ type Socket struct {
 	handshake *Handshake
 
 	mu           sync.Mutex
-	handlers     map[string]EventHandler
+	handlers     []namedHandler // few per socket: a slice costs less than a map
 	onDisconnect []func(reason string)
 	acks         map[int64]*pendingAck
 	nextAck      int64
 	gone         bool
 
 	attachments [][]byte // of the event or ack being handled; receive path only
+}
+
+type namedHandler struct {
+	event string
+	fn    EventHandler
 }
 
 type pendingAck struct {
@@ -128,11 +133,14 @@ func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
 // handler are ignored.
 func (s *Socket) On(event string, fn func(args []json.RawMessage, ack AckFunc)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string]EventHandler)
+	defer s.mu.Unlock()
+	for i := range s.handlers {
+		if s.handlers[i].event == event {
+			s.handlers[i].fn = fn
+			return
+		}
 	}
-	s.handlers[event] = fn
-	s.mu.Unlock()
+	s.handlers = append(s.handlers, namedHandler{event, fn})
 }
 
 // OnDisconnect adds fn to the functions called once when the socket leaves
@@ -285,7 +293,13 @@ func (s *Socket) onEvent(p Packet, atts [][]byte) {
 	args := splitArray(p.Data, 0)
 	name, _ := eventName(p.Data) // checked by the decoder
 	s.mu.Lock()
-	fn := s.handlers[name]
+	var fn EventHandler
+	for _, h := range s.handlers {
+		if h.event == name {
+			fn = h.fn
+			break
+		}
+	}
 	s.mu.Unlock()
 	if fn == nil {
 		return
