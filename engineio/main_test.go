@@ -13,7 +13,7 @@ import (
 // running once they are done: every session, reader, writer and the
 // heartbeat scheduler must end.
 func TestMain(m *testing.M) {
-	base := runtime.NumGoroutine()
+	base := len(goroutines())
 	code := m.Run()
 	if code == 0 {
 		if err := waitGoroutines(base, 10*time.Second); err != nil {
@@ -29,26 +29,29 @@ func TestMain(m *testing.M) {
 func waitGoroutines(n int, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		if runtime.NumGoroutine() <= n {
+		left := goroutines()
+		if len(left) <= n {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("leaked goroutines: %d running, want at most %d\n%s", runtime.NumGoroutine(), n, leakedStacks(string(buf)))
+			return fmt.Errorf("leaked goroutines: %d running, want at most %d\n%s", len(left), n, strings.Join(left, "\n\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// leakedStacks drops the goroutines that belong to the test framework.
-func leakedStacks(all string) string {
+// goroutines returns the stacks of running goroutines, without this one and
+// those of the testing and fuzzing machinery.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
-	for _, g := range strings.Split(all, "\n\n") {
-		if strings.Contains(g, "testing.(*M).Run") || strings.Contains(g, "runtime.Stack") {
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "runtime.Stack") || strings.Contains(g, "os/signal.loop") ||
+			strings.Contains(g, "testing.(*M).Run") || strings.Contains(g, "testing.(*F).Fuzz") {
 			continue
 		}
 		out = append(out, g)
 	}
-	return strings.Join(out, "\n\n")
+	return out
 }
