@@ -43,6 +43,7 @@ type config struct {
 	LogLevel      slog.Level
 	LogFormat     string // "text" or "json"
 	MetricsPublic bool
+	Pprof         bool
 
 	Healthcheck bool // -healthcheck: probe a running server and exit
 	Version     bool // -version: print the version and exit
@@ -117,6 +118,8 @@ var settings = []setting{
 		}},
 	{env: "METRICS_PUBLIC", flag: "metrics-public", def: "false", usage: "serve /metrics without the API token",
 		set: func(c *config, v string) error { return parseBool(&c.MetricsPublic, v) }},
+	{env: "PPROF", flag: "pprof", def: "false", usage: "serve Go profiles under /debug/pprof/ (behind the API token)",
+		set: func(c *config, v string) error { return parseBool(&c.Pprof, v) }},
 }
 
 // loadConfig reads every setting: its default, then its environment
@@ -212,6 +215,7 @@ func (c *config) logValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("metrics_public", c.MetricsPublic),
+		slog.Bool("pprof", c.Pprof),
 	)
 }
 

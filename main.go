@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Sockets:       sockets,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		MetricsPublic: cfg.MetricsPublic,
+		Pprof:         cfg.Pprof,
 		Version:       buildVersion(),
 		Logger:        log.With("component", "api"),
 	})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 
@@ -33,6 +34,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool
+	// Pprof serves the net/http/pprof profiles under /debug/pprof/, behind
+	// the API token. Off by default.
+	Pprof bool
 	// Version is reported by /api/status/info. Default "dev".
 	Version string
 	// Logger receives registrations at Debug and failures at Warn. Default:
@@ -48,6 +52,7 @@ type API struct {
 	tokens   [][sha256.Size]byte
 	maxBody  int64
 	public   bool
+	pprof    bool
 	version  string
 	log      *slog.Logger
 	metrics  *metrics
@@ -65,6 +70,7 @@ func New(opts *Options) (*API, error) {
 		sockets: opts.Sockets,
 		maxBody: opts.MaxBodyBytes,
 		public:  opts.MetricsPublic,
+		pprof:   opts.Pprof,
 		version: opts.Version,
 		log:     opts.Logger,
 		metrics: newMetrics(),
@@ -114,6 +120,13 @@ func (a *API) routes() http.Handler {
 		mux.HandleFunc("GET /metrics", a.serveMetrics)
 	} else {
 		mux.Handle("GET /metrics", a.auth(http.HandlerFunc(a.serveMetrics)))
+	}
+	if a.pprof {
+		mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/cmdline", a.auth(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/symbol", a.auth(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/trace", a.auth(http.HandlerFunc(pprof.Trace)))
 	}
 	if a.sockets != nil {
 		mux.Handle(socketPattern, a.sockets)

@@ -285,6 +285,8 @@ func TestMetrics(t *testing.T) {
 		`notification_http_requests_total{route="PUT /api/{userId}/register",code="200"} 1`,
 		`notification_http_requests_total{route="unmatched",code="404"} 1`,
 		"# TYPE notification_push_duration_seconds histogram",
+		"# TYPE go_goroutines gauge",
+		"# TYPE go_heap_objects_bytes gauge",
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("metrics lack %q; got:\n%s", line, body)
@@ -296,12 +298,32 @@ func TestMetrics(t *testing.T) {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
-		if i < 0 || !strings.HasPrefix(line, "notification_") {
+		if i < 0 || !(strings.HasPrefix(line, "notification_") || strings.HasPrefix(line, "go_") || strings.HasPrefix(line, "process_")) {
 			t.Errorf("malformed sample line %q", line)
 			continue
 		}
 		if _, err := strconv.ParseFloat(line[i+1:], 64); err != nil {
 			t.Errorf("sample line %q: value: %v", line, err)
+		}
+	}
+}
+
+func TestPprof(t *testing.T) {
+	t.Parallel()
+	on := newTestAPI(t, Options{Pprof: true}, registry.Options{})
+	off := newTestAPI(t, Options{}, registry.Options{})
+	tests := []struct {
+		a        testAPI
+		header   map[string]string
+		wantCode int
+	}{
+		{on, authed, 200},
+		{on, nil, 401},
+		{off, authed, 404},
+	}
+	for i, tt := range tests {
+		if w := tt.a.do(t, request{"GET", "/debug/pprof/goroutine?debug=1", tt.header, ""}); w.Code != tt.wantCode {
+			t.Errorf("case %d: GET /debug/pprof/goroutine: %d, want %d", i, w.Code, tt.wantCode)
 		}
 	}
 }

@@ -11,9 +11,11 @@
 //	GET  /api/status/ping                           200 "pong"
 //	GET  /api/status/info                           200 {"name":"notification-server","version":"..."}
 //	GET  /metrics                                   Prometheus text format
+//	GET  /debug/pprof/...                           Go profiles, only with Options.Pprof
 //
 // register and push need an API token in X-AUTH-TOKEN or in Authorization:
-// Bearer; the status routes do not; /metrics does unless Options.MetricsPublic.
+// Bearer; the status routes do not; /metrics does unless Options.MetricsPublic;
+// the profiles always do.
 // Tokens are compared in constant time against every configured token.
 //
 // Every error is {"error":"..."} with its status: 400 bad input, 401 missing

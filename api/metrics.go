@@ -155,6 +155,8 @@ func (a *API) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 
+	writeRuntimeMetrics(&b)
+
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Bytes())
