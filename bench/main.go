@@ -159,6 +159,9 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	if srv.pid == 0 {
 		r.note("no -pid or -cmd: server memory and CPU not measured")
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -217,7 +220,8 @@ func printResult(w io.Writer, r *result) {
 		fmt.Fprintf(w, "%.0f pushes/s, %.0f deliveries/s over %.1f s\n", r.PushesPerSec, r.DeliveriesPerSec, r.Seconds)
 		fmt.Fprintf(w, "delivery latency ms: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f (n=%d)\n", l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs, l.Count)
 		fmt.Fprintf(w, "push HTTP ms: p50 %.3f p99 %.3f max %.3f\n", h.P50Ms, h.P99Ms, h.MaxMs)
-		fmt.Fprintf(w, "server CPU %.2f s = %.4f s per 1000 deliveries; load generator CPU %.2f s\n", r.ServerCPUSecs, r.CPUPer1000, r.ClientCPUSecs)
+		fmt.Fprintf(w, "server CPU %.2f s = %.4f s per 1000 deliveries; load generator CPU %.2f s; other processes %.2f s; load average %s\n",
+			r.ServerCPUSecs, r.CPUPer1000, r.ClientCPUSecs, r.OtherCPUSecs, r.LoadAvg)
 	}
 	if ch := r.Churn; ch != nil {
 		fmt.Fprintf(w, "churn: %.0f s, %d sessions replaced (%d errors), %d pushes\n", ch.Seconds, ch.Replaced, ch.ReplaceErrors, ch.Pushes)

@@ -75,3 +75,34 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
+
+// machineBusy reads the CPU time all processors spent outside idle and
+// iowait since boot, from the first line of /proc/stat. Compared with the
+// server's and the load generator's own CPU over the same interval, it shows
+// how much other processes took from a measurement.
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	return parseMachineBusy(b)
+}
+
+// parseMachineBusy sums user, nice, system, irq, softirq and steal of the
+// aggregate "cpu" line.
+func parseMachineBusy(stat []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat first line %.60q", line)
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+		n, err := strconv.ParseInt(string(f[i]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}

@@ -88,3 +88,28 @@ func TestCapSessions(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineBusy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		// user 100, nice 10, system 50, idle 9999, iowait 7, irq 1, softirq 2, steal 3
+		{"typical", "cpu  100 10 50 9999 7 1 2 3 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n", 166 * time.Second / clockTicks, false},
+		{"per-cpu line first", "cpu0 1 2 3 4 5 6 7 8\n", 0, true},
+		{"too short", "cpu 1 2 3\n", 0, true},
+		{"not numbers", "cpu a b c d e f g h\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseMachineBusy([]byte(tt.stat))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("parseMachineBusy = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

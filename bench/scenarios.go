@@ -63,6 +63,8 @@ type result struct {
 	ServerCPUSecs    float64         `json:"server_cpu_seconds,omitempty"`
 	CPUPer1000       float64         `json:"server_cpu_seconds_per_1000_deliveries,omitempty"`
 	ClientCPUSecs    float64         `json:"client_cpu_seconds,omitempty"`
+	OtherCPUSecs     float64         `json:"other_processes_cpu_seconds"`
+	LoadAvg          string          `json:"load_average"`
 
 	Delivery      deliveryCounts `json:"delivery"`
 	BadMessages   uint64         `json:"bad_messages"`
@@ -138,6 +140,7 @@ func runPush(ctx context.Context, cfg config, t *target, srv *serverProc, r *res
 	ph.Duration = cfg.Duration
 	pushes0, delivered0 := p.pushes.Load(), f.delivered.Load()
 	cpu0, self0 := srv.cpu(), selfCPU()
+	busy0, busyErr := machineBusy()
 	start := time.Now()
 	f.measureFrom.Store(start.UnixNano())
 	p.run(ctx, ph)
@@ -149,6 +152,7 @@ func runPush(ctx context.Context, cfg config, t *target, srv *serverProc, r *res
 		end = time.Now()
 	}
 	cpu1, self1 := srv.cpu(), selfCPU()
+	busy1, _ := machineBusy()
 	secs := end.Sub(start).Seconds()
 	deliveries := f.delivered.Load() - delivered0
 	r.Seconds = secs
@@ -163,6 +167,9 @@ func runPush(ctx context.Context, cfg config, t *target, srv *serverProc, r *res
 		}
 	}
 	r.ClientCPUSecs = (self1 - self0).Seconds()
+	if busyErr == nil && srv.pid != 0 {
+		r.OtherCPUSecs = max(0, (busy1-busy0).Seconds()-r.ServerCPUSecs-r.ClientCPUSecs)
+	}
 	r.finish(f, p)
 }
 
