@@ -159,6 +159,31 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 }
 
+// TestREADMEListsEverySetting keeps the README's settings table in step
+// with the code: every setting appears with its flag and default.
+func TestREADMEListsEverySetting(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		row := fmt.Sprintf("| `%s` | `-%s` | ", s.env, s.flag)
+		i := strings.Index(string(readme), row)
+		if i < 0 {
+			t.Errorf("README has no settings row starting %q", row)
+			continue
+		}
+		rest := string(readme[i+len(row):])
+		if s.def != "" && !strings.HasPrefix(rest, "`"+s.def+"`") {
+			t.Errorf("README row of %s: default is not `%s`", s.env, s.def)
+		}
+	}
+	if !strings.HasPrefix(string(readme), "# notification-server\n\n```sh\nAUTH_TOKEN=change-me go run .") {
+		t.Error("README must start with the run and test commands")
+	}
+}
+
 func TestIPLimiter(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(0, 0)
