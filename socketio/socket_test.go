@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -451,5 +452,36 @@ func TestPanicsInCallbacks(t *testing.T) {
 	c.expectClosed()
 	if got := ev.wait(t); got != "second handler "+ReasonHandlerPanic {
 		t.Errorf("got %q, want the handler panic reason", got)
+	}
+}
+
+// TestConcurrentBinaryEmits checks that a packet's attachments follow it on
+// the wire even when several goroutines emit binary events at once.
+func TestConcurrentBinaryEmits(t *testing.T) {
+	t.Parallel()
+	const goroutines, each = 8, 100
+	srv := newTestServer(t, func(o *Options) { o.Engine.MaxQueue = 4 * goroutines * each })
+	srv.Of("/").OnConnection(func(s *Socket) {
+		for g := 0; g < goroutines; g++ {
+			go func() {
+				for i := 0; i < each; i++ {
+					_ = s.Emit("b", g, Binary{byte(g), byte(i)}, Binary{byte(g)})
+				}
+			}()
+		}
+	})
+	base := startServer(t, srv)
+	c := dialWS(t, base, 4, "")
+	c.connectRoot("")
+	for n := 0; n < goroutines*each; n++ {
+		pkt := c.readText()
+		var g int
+		if _, err := fmt.Sscanf(pkt, `52-["b",%d,`, &g); err != nil {
+			t.Fatalf("packet %d: %q: %v", n, pkt, err)
+		}
+		a, b := c.read(), c.read()
+		if !a.isBin || !b.isBin || len(a.binary) != 2 || a.binary[0] != byte(g) || len(b.binary) != 1 || b.binary[0] != byte(g) {
+			t.Fatalf("packet %q followed by %+v and %+v", pkt, a, b)
+		}
 	}
 }
