@@ -56,7 +56,8 @@ type Socket struct {
 	onDisconnect []func(reason string)
 	acks         map[int64]*pendingAck
 	nextAck      int64
-	gone         bool
+	gone         bool // disconnect handlers have run
+	leaving      bool // Disconnect was called
 
 	attachments [][]byte // of the event or ack being handled; receive path only
 }
@@ -239,7 +240,8 @@ func (s *Socket) SendPacket(pkt []byte) error {
 // namespace is left on the session, the session is closed too.
 func (s *Socket) Disconnect() error {
 	s.mu.Lock()
-	gone := s.gone
+	gone := s.gone || s.leaving
+	s.leaving = true
 	s.mu.Unlock()
 	if gone {
 		return ErrDisconnected
