@@ -123,6 +123,20 @@ func utf16Prefix(b []byte, n int) (int, bool) {
 // utf16Len returns the number of UTF-16 code units of the UTF-8 text b, as
 // JavaScript's String.length counts them.
 func utf16Len(b []byte) int {
+	if utf8.Valid(b) {
+		// Every byte that starts a character is one unit, and a 4-byte
+		// character (above U+FFFF) is a surrogate pair: one more.
+		n := 0
+		for _, c := range b {
+			if c&0xc0 != 0x80 {
+				n++
+			}
+			if c >= 0xf0 {
+				n++
+			}
+		}
+		return n
+	}
 	n := 0
 	for i := 0; i < len(b); {
 		if b[i] < utf8.RuneSelf {
