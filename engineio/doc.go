@@ -44,6 +44,40 @@
 // Heartbeats for all sessions run on one shared scheduler; an idle WebSocket
 // session costs one goroutine (its reader) and small buffers.
 //
+// # Non-ASCII text and socket.io-client 1.x over polling
+//
+// Both generations of protocol 3 clients send EIO=3 and the same query and
+// headers (b64=1 only when they lack XHR2), so no request tells them apart.
+// Their parsers differ, as the engine.io-parser history shows:
+//
+//   - engine.io-parser 1.x (1.3.2 in socket.io-client 1.7 through
+//     engine.io-client 1.8) encodes and decodes the text payload form with
+//     its optional UTF-8 step switched on: each packet string is UTF-8
+//     encoded into one character per byte before framing, so lengths count
+//     UTF-8 bytes and text travels UTF-8 encoded twice. A client with XHR2
+//     always uses the binary payload form instead, whose text records are
+//     the packet's UTF-8 bytes with byte lengths.
+//   - engine.io-parser 2.x (2.2.1 in engine.io 3 and engine.io-client 3,
+//     i.e. socket.io-client 2.x) frames the text payload form without that
+//     step: lengths count UTF-16 code units, text is UTF-8 encoded once. It
+//     uses the binary payload form only when a packet is binary, with the
+//     same record format as 1.x.
+//
+// So this server answers a protocol 3 client without b64=1 (XHR2) with a
+// text payload only when the payload is plain ASCII, where both
+// generations agree, and with a binary payload otherwise, which both decode
+// the same: non-ASCII text is correct for 1.x and 2.x alike. A client that
+// asked for b64=1 (no XHR2, forceBase64, JSONP; also socket.io-client 1.x
+// running in Node.js, whose XMLHttpRequest lacks XHR2) gets the 2.x text
+// form. That is right for 2.x; a 1.x client in that mode cannot decode
+// non-ASCII text we send, and non-ASCII text it sends arrives UTF-8 encoded
+// twice (each byte as a Latin-1 character). ASCII is unaffected, and so is
+// every client over WebSocket.
+//
+// socket.io-client 1.x also sets withCredentials on its polling requests,
+// so a browser page on another origin needs that origin in
+// Options.AllowedOrigins with Options.AllowCredentials set.
+//
 // # Left out
 //
 // The WebTransport transport of protocol 4, the flashsocket transport of old
