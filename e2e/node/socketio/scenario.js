@@ -78,6 +78,12 @@ async function drive(client, url) {
   check(customAuth && customAuth.token === "custom", "custom auth " + JSON.stringify(customAuth));
   custom.disconnect();
 
+  const nope = client.namespace(socket, "/nope", { token: "nope" });
+  const [refusal] = await withTimeout(Promise.race([once(nope, "connect_error"), once(nope, "error")]), 5000, "invalid namespace");
+  const reason = refusal && refusal.message !== undefined ? refusal.message : refusal;
+  check(reason === "Invalid namespace", "refusal " + JSON.stringify(reason));
+  nope.close();
+
   socket.emit("message", "after custom");
   await withTimeout(once(socket, "message-back"), 5000, "message-back after custom");
   await new Promise((r) => setTimeout(r, 50));
