@@ -125,7 +125,9 @@ func (c *client) receive(data []byte, binary bool) error {
 var errUnexpected = errors.New("socketio: unexpected packet")
 
 func (c *client) dispatch(p Packet, atts [][]byte) error {
-	c.server.logger.Debug("socketio: packet", "sid", shortID(c.conn.ID()), "type", p.Type, "nsp", p.Namespace)
+	if c.server.debug {
+		c.server.logger.Debug("socketio: packet", "sid", shortID(c.conn.ID()), "type", p.Type, "nsp", p.Namespace)
+	}
 	if p.Type == PacketConnect {
 		nsp, query := p.Namespace, url.Values(nil)
 		if c.protocol == 4 {
@@ -204,7 +206,9 @@ func (c *client) connect(name string, auth json.RawMessage, query url.Values) {
 	if err := c.send(reply, nil); err != nil {
 		return
 	}
-	c.server.logger.Debug("socketio: socket connected", "sid", shortID(c.conn.ID()), "nsp", name)
+	if c.server.debug {
+		c.server.logger.Debug("socketio: socket connected", "sid", shortID(c.conn.ID()), "nsp", name)
+	}
 	for _, fn := range handlers {
 		fn(sock)
 	}

@@ -83,6 +83,7 @@ type Server struct {
 	opts   Options
 	limits decodeLimits
 	logger *slog.Logger
+	debug  bool // logger enabled at debug level: per-packet logs are built only then
 	engine *engineio.Server
 
 	mu         sync.RWMutex
@@ -97,6 +98,7 @@ func NewServer(opts *Options) *Server {
 		opts:       o,
 		limits:     decodeLimits{maxAttachments: o.MaxAttachments, maxDepth: o.MaxJSONDepth, maxAttachmentBytes: o.MaxAttachmentBytes},
 		logger:     o.Logger,
+		debug:      o.Logger.Enabled(context.Background(), slog.LevelDebug),
 		namespaces: make(map[string]*Namespace),
 	}
 	s.Of("/")
