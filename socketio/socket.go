@@ -42,9 +42,11 @@ type AckFunc func(args ...any) error
 type EventHandler func(args []json.RawMessage, ack AckFunc)
 
 // Socket is one client's connection to one namespace. Its methods are safe
-// to call concurrently. Handlers set with On, OnDisconnect and EmitWithAck
-// callbacks run on the session's receive path, one at a time; they must not
-// block for long, since the session reads nothing meanwhile.
+// to call concurrently. Event handlers and the callbacks of acks that
+// arrive run on the session's receive path, one at a time, and must not
+// block for long, since the session reads nothing meanwhile. Ack timeouts
+// call back from a timer, and disconnect handlers run on whichever
+// goroutine ended the socket. A panic in any of them closes the session.
 type Socket struct {
 	id        string
 	client    *client
