@@ -143,61 +143,59 @@ const socketPattern = "/socket.io/"
 // plain-text 404 or 405 the answer is a JSON error (keeping Allow on a 405).
 func (a *API) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern == socketPattern {
+		if a.sockets != nil && strings.HasPrefix(r.URL.Path, socketPattern) {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		rec := &recorder{ResponseWriter: w}
-		if pattern != "" {
-			mux.ServeHTTP(rec, r)
-		} else {
-			notFound(rec, r, h)
-			pattern = "unmatched"
+		rec := &recorder{ResponseWriter: w, req: r}
+		mux.ServeHTTP(rec, r)
+		route := r.Pattern // set by the mux on r itself
+		if route == "" {
+			route = "unmatched"
 		}
-		if rec.code == 0 {
-			rec.code = http.StatusOK
+		code := rec.code
+		if code == 0 {
+			code = http.StatusOK
 		}
-		a.metrics.request(pattern, rec.code)
+		a.metrics.request(route, code)
 	})
 }
 
-// notFound runs the mux's own handler for an unmatched request to learn
-// whether it is a 404 or a 405 (and the Allow header), then writes that as a
-// JSON error.
-func notFound(w http.ResponseWriter, r *http.Request, h http.Handler) {
-	rec := &statusOnly{header: make(http.Header)}
-	h.ServeHTTP(rec, r)
-	switch rec.code {
-	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", rec.header.Get("Allow"))
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-	case http.StatusNotFound, 0:
-		writeError(w, http.StatusNotFound, "not found")
-	default: // a redirect that cleans the path; pass it on
-		for k, v := range rec.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.code)
-	}
-}
-
-// recorder remembers the status a handler wrote.
+// recorder remembers the status a handler wrote. When the mux itself
+// answers (no pattern matched: 404 or 405), it writes the JSON error instead
+// of the mux's plain text.
 type recorder struct {
 	http.ResponseWriter
-	code int
+	req     *http.Request
+	code    int
+	swallow bool // the mux's plain-text body is dropped
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
+	if r.code != 0 {
+		return
+	}
+	r.code = code
+	if r.req.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
+		r.swallow = true
+		msg := "not found"
+		if code == http.StatusMethodNotAllowed {
+			msg = "method not allowed"
+		}
+		h := r.Header()
+		h.Del("Content-Length")
+		writeError(r.ResponseWriter, code, msg)
+		return
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.code == 0 {
-		r.code = http.StatusOK
+		r.WriteHeader(http.StatusOK)
+	}
+	if r.swallow {
+		return len(p), nil
 	}
 	return r.ResponseWriter.Write(p)
 }
@@ -205,27 +203,7 @@ func (r *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// statusOnly is a ResponseWriter that keeps the header and status and drops
-// the body.
-type statusOnly struct {
-	header http.Header
-	code   int
-}
-
-func (s *statusOnly) Header() http.Header { return s.header }
-func (s *statusOnly) Write(p []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return len(p), nil
-}
-func (s *statusOnly) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-}
-
-// Engine returns the statistics source of the socket server, or nil.
+// engine returns the Engine.IO server under the sockets, or nil.
 func (a *API) engine() *engineio.Server {
 	if a.sockets == nil {
 		return nil

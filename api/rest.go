@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,8 +59,9 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
-	if err != nil {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	if err := a.readBody(w, r, buf); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
 			return
@@ -67,6 +69,7 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "could not read request body")
 		return
 	}
+	body := buf.Bytes()
 	msg, err := parseMessage(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -84,6 +87,36 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 	out = strconv.AppendInt(out, int64(n), 10)
 	out = append(out, '}')
 	writeJSON(w, http.StatusOK, out)
+}
+
+// bodyPool recycles push body buffers; the message is copied out of them
+// (into the encoded packet) before they return to the pool.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBody returns buf to the pool unless it grew large.
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() > 64<<10 {
+		return
+	}
+	buf.Reset()
+	bodyPool.Put(buf)
+}
+
+// readBody reads the request body into buf, at most a.maxBody bytes. A
+// declared Content-Length is trusted for the check (net/http never reads
+// past it); a chunked body is cut off by http.MaxBytesReader.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
+	body := r.Body
+	switch n := r.ContentLength; {
+	case n > a.maxBody:
+		return &http.MaxBytesError{Limit: a.maxBody}
+	case n >= 0:
+		buf.Grow(int(n) + bytes.MinRead)
+	default:
+		body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	}
+	_, err := buf.ReadFrom(body)
+	return err
 }
 
 // Errors of parseMessage; their text is the API's error message.
