@@ -73,3 +73,25 @@ func BenchmarkSplitArray(b *testing.B) {
 		_ = splitArray(in, 0)
 	}
 }
+
+// BenchmarkReceiveEvent measures the receive path of a client event up to
+// its handler: decode, namespace lookup, argument split, handler call.
+func BenchmarkReceiveEvent(b *testing.B) {
+	srv := NewServer(nil)
+	defer srv.Shutdown(b.Context())
+	c := &client{server: srv, protocol: 5}
+	sock := &Socket{client: c, nsp: srv.Of("/")}
+	var got int
+	sock.On("register", func(args []json.RawMessage, _ AckFunc) { got += len(args) })
+	c.sockets = []*Socket{sock}
+	in := []byte(`2["register","user-42","c0nnecti0n-id-0123456789"]`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.receive(in, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got == 0 {
+		b.Fatal("handler not called")
+	}
+}

@@ -221,14 +221,22 @@ func firstByte(b []byte) byte {
 }
 
 // eventName returns the first element of a valid JSON array if it is a
-// string. Names without escapes, the usual case, skip encoding/json.
+// string.
 func eventName(data []byte) (string, bool) {
 	var first [1]json.RawMessage
 	elems := splitArrayInto(first[:0], data, 1)
-	if len(elems) == 0 || firstByte(elems[0]) != '"' {
+	if len(elems) == 0 {
 		return "", false
 	}
-	e := elems[0]
+	return stringValue(elems[0])
+}
+
+// stringValue decodes a JSON value that should be a string. Strings without
+// escapes, the usual case for event names, skip encoding/json.
+func stringValue(e json.RawMessage) (string, bool) {
+	if firstByte(e) != '"' {
+		return "", false
+	}
 	if bytes.IndexByte(e, '\\') < 0 {
 		return string(e[1 : len(e)-1]), true
 	}

@@ -294,8 +294,8 @@ func (s *Socket) safely(what string, fn func()) {
 }
 
 func (s *Socket) onEvent(p Packet, atts [][]byte) {
-	args := splitArray(p.Data, 0)
-	name, _ := eventName(p.Data) // checked by the decoder
+	args := splitArrayInto(make([]json.RawMessage, 0, 4), p.Data, 0)
+	name, _ := stringValue(args[0]) // checked by the decoder
 	s.mu.Lock()
 	var fn EventHandler
 	for _, h := range s.handlers {
