@@ -18,6 +18,13 @@
 // ("/ns,"), ack ids and binary attachments behind placeholders
 // {"_placeholder":true,"num":N}.
 //
+// # Binary arguments
+//
+// Emit, EmitWithAck and acks turn each top-level Binary argument into an
+// attachment behind a placeholder. Received binary arguments stay
+// placeholders among the json.RawMessage arguments; Placeholder reads one,
+// and Socket.Attachments returns the bytes while the handler runs.
+//
 // # Strictness
 //
 // Any malformed packet closes the session that sent it, and only it: an

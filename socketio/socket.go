@@ -4,7 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -345,4 +345,4 @@ func (s *Socket) onAck(p Packet, atts [][]byte) {
 }
 
 // ErrAckSent is returned by an AckFunc called more than once.
-var ErrAckSent = fmt.Errorf("socketio: ack already sent")
+var ErrAckSent = errors.New("socketio: ack already sent")
