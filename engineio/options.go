@@ -1,7 +1,6 @@
 package engineio
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -78,7 +77,7 @@ func (o *Options) withDefaults() Options {
 		out.MaxSessions = 0
 	}
 	if out.Logger == nil {
-		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		out.Logger = slog.New(slog.DiscardHandler)
 	}
 	return out
 }

@@ -187,11 +187,10 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		srv:      srv,
 		id:       newSessionID(),
 		protocol: protocol,
-		notify:   make(chan struct{}, 1),
 		hbIndex:  -1,
 		handshake: &Handshake{
 			Query:      q,
-			Header:     r.Header.Clone(),
+			Header:     r.Header, // net/http allocates it per request and never reuses it
 			RemoteAddr: r.RemoteAddr,
 			Secure:     r.TLS != nil,
 			Time:       time.Now(),
@@ -199,6 +198,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		},
 	}
 	s.conn.s = s
+	if !isWS {
+		s.notify = make(chan struct{}, 1) // only polls wait on it
+	}
 	if protocol == 3 {
 		s.b64 = first(q["b64"]) != "" && first(q["b64"]) != "0"
 		if j, ok := q["j"]; ok && !isWS {
@@ -220,6 +222,10 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		srv.reject(w, r, http.StatusServiceUnavailable, errServerFull, RejectSessionLimit)
 		return
 	}
+	// Hold recvMu until OnConnection has returned, so that neither a
+	// message nor OnClose (should the session close at once, by Shutdown
+	// say) reaches handlers that are not set yet.
+	s.recvMu.Lock()
 	srv.sessions[s.id] = s
 	srv.mu.Unlock()
 
@@ -230,6 +236,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 			srv.mu.Lock()
 			delete(srv.sessions, s.id)
 			srv.mu.Unlock()
+			s.recvMu.Unlock()
 			srv.opts.Logger.Debug("engineio: websocket handshake failed", "err", err)
 			return
 		}
@@ -238,7 +245,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 	srv.handshakes.Add(1)
 	srv.opts.Logger.Info("engineio: session opened", "sid", s.logID(), "transport", transport, "protocol", protocol)
 
-	if !srv.connect(s) {
+	ok := srv.connect(s)
+	s.recvMu.Unlock()
+	if !ok {
 		if ws != nil {
 			ws.drop()
 		} else {
@@ -306,7 +315,7 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	s.mu.Lock()
-	if s.closed || s.jsonp {
+	if s.closed {
 		s.mu.Unlock()
 		srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
 		return

@@ -28,7 +28,7 @@ type session struct {
 	jsonp      bool   // JSONP polling
 	jsonpIndex string // the j parameter, digits only
 
-	notify chan struct{} // 1 slot; wakes the waiting poll
+	notify chan struct{} // 1 slot; wakes the waiting poll (nil for WebSocket sessions)
 
 	mu           sync.Mutex
 	queue        []packet

@@ -19,8 +19,8 @@ import (
 // own buffers are 4 KB each; an idle session needs far less, and larger
 // messages bypass bufio anyway.
 const (
-	wsReadBufferSize  = 512
-	wsWriteBufferSize = 1024
+	wsReadBufferSize  = 256
+	wsWriteBufferSize = 512
 )
 
 // writeTimeout bounds every write to a client: a WebSocket batch or a
