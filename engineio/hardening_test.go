@@ -234,3 +234,45 @@ func TestManySlowSessions(t *testing.T) {
 		t.Errorf("Len() = %d, want 1", ts.srv.Len())
 	}
 }
+
+// TestPerMessageDeflateLimit checks that with compression on, MaxPayload
+// bounds the decompressed size: a small compressed frame that inflates
+// beyond it closes the session.
+func TestPerMessageDeflateLimit(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &Options{PerMessageDeflate: true, MaxPayload: 1000})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(ts.base, "http") + "?EIO=4&transport=websocket"
+	c, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: ts.client, CompressionMode: websocket.CompressionContextTakeover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if ext := res.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("compression not negotiated: %q", ext)
+	}
+	readWS(t, c)
+	writeWS(t, c, websocket.MessageText, "4"+strings.Repeat("a", 900)) // within the limit
+	if _, msg := readWS(t, c); len(msg) != 901 {
+		t.Fatalf("echo of %d bytes", len(msg))
+	}
+	writeWS(t, c, websocket.MessageText, "4"+strings.Repeat("a", 100000)) // compresses to little
+	if code := waitClosedErr(t, c); code != websocket.StatusMessageTooBig {
+		t.Errorf("closed with %v, want %v", code, websocket.StatusMessageTooBig)
+	}
+}
+
+// TestTooManyPacketsInOnePayload checks the bound on packets per POST.
+func TestTooManyPacketsInOnePayload(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	sid := ts.openPolling("EIO=4&transport=polling").SID
+	body := strings.Repeat("6\x1e", maxPayloadPackets) + "6"
+	if status, _ := ts.post("EIO=4&transport=polling&sid="+sid, body); status != 400 {
+		t.Errorf("status %d, want 400", status)
+	}
+	if reason := ts.waitClose(sid); reason != ReasonParseError {
+		t.Errorf("close reason %q", reason)
+	}
+}

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,6 +14,10 @@ import (
 // probed waits for the upgrade to finish (then it is refused, as polling
 // after an upgrade is) before it is answered with a noop.
 const upgradeGrace = 50 * time.Millisecond
+
+// maxPayloadPackets bounds the packets of one polling POST, so one request
+// cannot turn into an unbounded number of handler calls.
+const maxPayloadPackets = 10_000
 
 // bufPool holds buffers for polling responses.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
@@ -214,7 +219,14 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Check the whole payload first, so a malformed one delivers nothing.
-	if err := decode(body, func(packet) error { return nil }); err != nil {
+	count := 0
+	err = decode(body, func(packet) error {
+		if count++; count > maxPayloadPackets {
+			return fmt.Errorf("%w: more than %d packets in one payload", errParse, maxPayloadPackets)
+		}
+		return nil
+	})
+	if err != nil {
 		s.srv.opts.Logger.Debug("engineio: bad payload", "sid", s.logID(), "err", err)
 		s.close(ReasonParseError, true)
 		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
