@@ -1,8 +1,15 @@
 package engineio
 
 import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // A typical push: the Socket.IO event a notification becomes.
@@ -119,4 +126,69 @@ func BenchmarkScheduler(b *testing.B) {
 	for _, s := range sessions {
 		sc.remove(s)
 	}
+}
+
+// BenchmarkWebSocketFanout sends each message to 100 WebSocket sessions on
+// loopback, with their clients reading in this process; one op is one
+// message delivered to all 100.
+func BenchmarkWebSocketFanout(b *testing.B) {
+	const sessions = 100
+	conns := make(chan *Conn, sessions)
+	srv := NewServer(&Options{MaxQueue: 1 << 20, OnConnection: func(c *Conn) { conns <- c }})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	targets := make([]*Conn, 0, sessions)
+	for i := 0; i < sessions; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/?EIO=4&transport=websocket", nil)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.CloseNow()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					return
+				}
+				received.Add(1)
+			}
+		}()
+		targets = append(targets, <-conns)
+	}
+	for received.Load() < sessions { // the open packets
+		time.Sleep(time.Millisecond)
+	}
+	received.Store(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := int64(0)
+	for b.Loop() {
+		for _, c := range targets {
+			c.Send(benchMessage, false)
+		}
+		n++
+		// Keep at most a few hundred messages in flight per session.
+		for n*sessions-received.Load() > 256*sessions {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	for received.Load() < n*sessions {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*sessions)/b.Elapsed().Seconds(), "deliveries/s")
+	for _, c := range targets {
+		c.Close()
+	}
+	wg.Wait()
 }

@@ -1,8 +1,11 @@
 package engineio
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -274,5 +277,44 @@ func TestTooManyPacketsInOnePayload(t *testing.T) {
 	}
 	if reason := ts.waitClose(sid); reason != ReasonParseError {
 		t.Errorf("close reason %q", reason)
+	}
+}
+
+// TestCorkWriter checks that corked writes come out whole and in order,
+// through the 32 KB bound and around writes larger than it.
+func TestCorkWriter(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var got bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		io.Copy(&got, b)
+		close(done)
+	}()
+	w := &corkWriter{conn: a}
+	var want bytes.Buffer
+	write := func(p []byte) {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(p)
+	}
+	write([]byte("uncorked "))
+	w.setCorked()
+	for i := 0; i < 100; i++ {
+		write(bytes.Repeat([]byte{byte('a' + i%26)}, 700)) // passes 32 KB
+	}
+	write(bytes.Repeat([]byte("z"), maxCorked+1)) // larger than the bound
+	write([]byte("tail"))
+	if err := w.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	write([]byte(" after"))
+	a.Close()
+	<-done
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("got %d bytes, want %d, equal prefix %v", got.Len(), want.Len(), bytes.HasPrefix(want.Bytes(), got.Bytes()))
 	}
 }

@@ -30,8 +30,76 @@ const writeTimeout = 10 * time.Second
 // wsConn is one WebSocket connection of a session.
 type wsConn struct {
 	c       *websocket.Conn
-	netConn net.Conn // for write deadlines; nil if the hijack was not ours
+	netConn net.Conn    // for write deadlines; nil if the hijack was not ours
+	cork    *corkWriter // nil if the hijack was not ours
 }
+
+// corkWriter sits between coder/websocket's bufio.Writer and the
+// connection. coder/websocket flushes after every message; while corked,
+// those flushes collect in a pooled buffer instead, so a batch of queued
+// packets leaves in one write.
+type corkWriter struct {
+	conn net.Conn
+
+	mu     sync.Mutex
+	corked bool
+	buf    *[]byte
+}
+
+// maxCorked is how much a corked writer holds before writing through.
+const maxCorked = 32 << 10
+
+func (w *corkWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.corked {
+		return w.conn.Write(p)
+	}
+	if w.buf != nil && len(*w.buf)+len(p) > maxCorked {
+		if err := w.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > maxCorked {
+		return w.conn.Write(p)
+	}
+	if w.buf == nil {
+		w.buf = corkPool.Get().(*[]byte)
+	}
+	*w.buf = append(*w.buf, p...)
+	return len(p), nil
+}
+
+func (w *corkWriter) setCorked() {
+	w.mu.Lock()
+	w.corked = true
+	w.mu.Unlock()
+}
+
+// uncork writes what was collected and returns to writing through.
+func (w *corkWriter) uncork() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.corked = false
+	return w.flushLocked()
+}
+
+func (w *corkWriter) flushLocked() error {
+	if w.buf == nil {
+		return nil
+	}
+	b := *w.buf
+	var err error
+	if len(b) > 0 {
+		_, err = w.conn.Write(b)
+	}
+	*w.buf = b[:0]
+	corkPool.Put(w.buf)
+	w.buf = nil
+	return err
+}
+
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
@@ -97,10 +165,19 @@ func (s *session) writeLoop(ws *wsConn) {
 		s.mu.Unlock()
 
 		ctx, cancel := ws.writeContext()
+		corked := len(batch) > 1 && ws.cork != nil
+		if corked {
+			ws.cork.setCorked()
+		}
 		var err error
 		for _, p := range batch {
 			if *bp, err = ws.writePacket(ctx, p, s.protocol, *bp); err != nil {
 				break
+			}
+		}
+		if corked {
+			if uerr := ws.cork.uncork(); err == nil {
+				err = uerr
 			}
 		}
 		cancel()
@@ -123,6 +200,7 @@ func (s *session) writeLoop(ws *wsConn) {
 type hijackWriter struct {
 	http.ResponseWriter
 	netConn net.Conn
+	cork    *corkWriter
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -136,7 +214,8 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		r = bufio.NewReaderSize(conn, wsReadBufferSize)
 	}
 	if w.Buffered() == 0 {
-		w = bufio.NewWriterSize(conn, wsWriteBufferSize)
+		h.cork = &corkWriter{conn: conn}
+		w = bufio.NewWriterSize(h.cork, wsWriteBufferSize)
 	}
 	return conn, bufio.NewReadWriter(r, w), nil
 }
@@ -159,7 +238,7 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, erro
 	// Our own limit applies to each message (see readMessage); this one
 	// only stops anything beyond it, decompressed size included.
 	c.SetReadLimit(srv.opts.MaxPayload + 1)
-	return &wsConn{c: c, netConn: hw.netConn}, nil
+	return &wsConn{c: c, netConn: hw.netConn, cork: hw.cork}, nil
 }
 
 // errTooLarge reports a message beyond MaxPayload.
