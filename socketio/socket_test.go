@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,6 +127,46 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("refused CONNECT: reply %q", got)
 	}
 	c.connectRoot(`{"token":"good"}`)
+
+	// Protocol 4 has no auth: the refusal of the implicit "/" connection is
+	// an ERROR packet with a string, sent right after the handshake.
+	c = dialWS(t, base, 3, "")
+	if got := c.readText(); got != `4"Not authorized"` {
+		t.Errorf("refused implicit CONNECT: %q", got)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, nil)
+	ev := newEvents()
+	srv.Of("/").OnConnection(func(s *Socket) {
+		s.OnDisconnect(func(reason string) { ev.add(reason) })
+	})
+	base := startServer(t, srv)
+	c := dialWS(t, base, 4, "")
+	c.connectRoot("")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// The client keeps reading, so it answers the close handshake.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.conn.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := ev.wait(t); got != engineio.ReasonShutdown {
+		t.Errorf("disconnect reason %q, want %q", got, engineio.ReasonShutdown)
+	}
+	if err := <-closed; ctx.Err() != nil {
+		t.Errorf("client not closed: %v", err)
+	}
 }
 
 func TestEventsAndAcks(t *testing.T) {
