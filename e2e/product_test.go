@@ -58,9 +58,10 @@ func jsonEqual(a json.RawMessage, b string) bool {
 }
 
 // TestWorkflow runs the original product's whole workflow with several
-// clients at once: a user with three sessions (socket.io-client 4 over
-// WebSocket, socket.io-client 4 polling only, socket.io-client 2) gets every
-// push, in order, none lost or duplicated; another user gets nothing; clients
+// clients at once: a user with four sessions (socket.io-client 4 over
+// WebSocket, socket.io-client 4 polling only, socket.io-client 2, and the
+// original's socket.io-client 1) gets every push, in order, none lost or
+// duplicated; another user gets nothing; clients
 // presenting a wrong userId/connectionId pair get nothing.
 func TestWorkflow(t *testing.T) {
 	t.Parallel()
@@ -68,10 +69,11 @@ func TestWorkflow(t *testing.T) {
 	s.register("alice", "alice-ws")
 	s.register("alice", "alice-polling")
 	s.register("alice", "alice-v2")
+	s.register("alice", "alice-v1")
 	s.register("bob", "bob-1")
 
 	const pushes = 500
-	first := `{"title":"Title of message","body":"Body of message","params":{"n":[1,2.5,null,true],"s":"é\"\n<>&"}}`
+	first := `{"title":"Title of message","body":"Body of message","params":{"n":[1,2.5,null,true],"s":"q\" b\\ nl\n <>&"}}`
 	want := []string{first}
 	for i := range pushes {
 		want = append(want, fmt.Sprintf(`{"seq":%d}`, i))
@@ -80,6 +82,7 @@ func TestWorkflow(t *testing.T) {
 		{Name: "alice-ws", Version: "v4", Transports: []string{"websocket"}, UserID: "alice", ConnectionID: "alice-ws", Expect: len(want)},
 		{Name: "alice-polling", Version: "v4", Transports: []string{"polling"}, UserID: "alice", ConnectionID: "alice-polling", Expect: len(want)},
 		{Name: "alice-v2", Version: "v2", UserID: "alice", ConnectionID: "alice-v2", Expect: len(want)},
+		{Name: "alice-v1", Version: "v1", UserID: "alice", ConnectionID: "alice-v1", Expect: len(want)},
 	}
 	others := []clientSpec{
 		{Name: "bob", Version: "v4", UserID: "bob", ConnectionID: "bob-1"},
@@ -92,8 +95,8 @@ func TestWorkflow(t *testing.T) {
 
 	for metric, want := range map[string]string{
 		"notification_users":                  "2",
-		"notification_registered_sessions":    "4",
-		"notification_pending_connection_ids": "4",
+		"notification_registered_sessions":    "5",
+		"notification_pending_connection_ids": "5",
 	} {
 		if got := s.metric(metric); got != want {
 			t.Errorf("%s = %q, want %q", metric, got, want)
@@ -104,12 +107,12 @@ func TestWorkflow(t *testing.T) {
 	if err := json.Unmarshal([]byte(first), &msg); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.push("alice", msg); n != 3 {
-		t.Fatalf("first push reached %d sessions, want 3", n)
+	if n := s.push("alice", msg); n != len(alice) {
+		t.Fatalf("first push reached %d sessions, want %d", n, len(alice))
 	}
 	for i := range pushes {
-		if n := s.push("alice", map[string]int{"seq": i}); n != 3 {
-			t.Fatalf("push %d reached %d sessions, want 3", i, n)
+		if n := s.push("alice", map[string]int{"seq": i}); n != len(alice) {
+			t.Fatalf("push %d reached %d sessions, want %d", i, n, len(alice))
 		}
 	}
 	if n := s.push("nobody", "x"); n != 0 {
@@ -140,8 +143,46 @@ func TestWorkflow(t *testing.T) {
 	if got := s.metric("notification_pushes_total"); got != fmt.Sprint(pushes+2) {
 		t.Errorf("notification_pushes_total = %s, want %d", got, pushes+2)
 	}
-	if got := s.metric("notification_deliveries_total"); got != fmt.Sprint(3*(pushes+1)) {
-		t.Errorf("notification_deliveries_total = %s, want %d", got, 3*(pushes+1))
+	if got := s.metric("notification_deliveries_total"); got != fmt.Sprint(len(alice)*(pushes+1)) {
+		t.Errorf("notification_deliveries_total = %s, want %d", got, len(alice)*(pushes+1))
+	}
+}
+
+// TestUnicodeMessages pushes text beyond ASCII (2, 3 and 4 byte UTF-8,
+// which is a surrogate pair in JavaScript) to every kind of client.
+func TestUnicodeMessages(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	specs := []clientSpec{
+		{Name: "v4-websocket", Version: "v4", Transports: []string{"websocket"}},
+		{Name: "v4-polling", Version: "v4", Transports: []string{"polling"}},
+		{Name: "v2-websocket", Version: "v2", Transports: []string{"websocket"}},
+		{Name: "v2-polling", Version: "v2", Transports: []string{"polling"}},
+		{Name: "v1-websocket", Version: "v1", Transports: []string{"websocket"}},
+		// socket.io-client 1.x over polling is left out: it expects Engine.IO 3
+		// payloads in the XHR2 binary form (as engine.io 1.x sent them) and
+		// drops text payloads holding non-ASCII characters.
+	}
+	for i := range specs {
+		specs[i].UserID, specs[i].ConnectionID, specs[i].Expect = "zoë", specs[i].Name, 2
+		s.register("zo%C3%AB", specs[i].Name)
+	}
+	c := startClients(t, s, 20*time.Second, specs...)
+	c.waitEvents("registered ", len(specs), 20*time.Second)
+	msgs := []string{`"é € 😀 \u2028"`, `{"ключ":["值","🎉"]}`}
+	for _, m := range msgs {
+		var v any
+		if err := json.Unmarshal([]byte(m), &v); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.push("zo%C3%AB", v); n != len(specs) {
+			t.Fatalf("push reached %d sessions, want %d", n, len(specs))
+		}
+	}
+	res := c.results()
+	for _, spec := range specs {
+		checkAcks(t, spec.Name, res[spec.Name], true)
+		checkSequence(t, spec.Name, res[spec.Name].Messages, msgs)
 	}
 }
 
@@ -240,6 +281,35 @@ func TestDisconnectThenPush(t *testing.T) {
 	res := c.results()
 	checkAcks(t, "back", res["back"], true)
 	checkSequence(t, "back", res["back"].Messages, []string{`"welcome back"`})
+}
+
+// TestSameConnectionIDReplaces checks that a second socket presenting a
+// connection id already in use takes it over: the first socket is
+// disconnected by the server and pushes go to the second only.
+func TestSameConnectionIDReplaces(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.register("frank", "shared")
+	older := startClients(t, s, 20*time.Second,
+		clientSpec{Name: "older", Version: "v4", UserID: "frank", ConnectionID: "shared", ExpectDisconnects: 1})
+	older.waitEvents("registered ", 1, 20*time.Second)
+	newer := startClients(t, s, 20*time.Second,
+		clientSpec{Name: "newer", Version: "v2", UserID: "frank", ConnectionID: "shared", Expect: 1})
+	newer.waitEvents("registered ", 1, 20*time.Second)
+	older.waitEvents("disconnected ", 1, 10*time.Second)
+	if n := s.push("frank", "to the newer"); n != 1 {
+		t.Fatalf("push reached %d sessions, want 1", n)
+	}
+	o, n := older.results()["older"], newer.results()["newer"]
+	checkAcks(t, "older", o, true)
+	checkAcks(t, "newer", n, true)
+	if len(o.Disconnects) == 0 || o.Disconnects[0] != "io server disconnect" || o.Connects != 1 {
+		t.Errorf("older: disconnects %q after %d connects, want one \"io server disconnect\" and no reconnect", o.Disconnects, o.Connects)
+	}
+	if len(o.Messages) != 0 {
+		t.Errorf("older received %s, want nothing", o.Messages)
+	}
+	checkSequence(t, "newer", n.Messages, []string{`"to the newer"`})
 }
 
 // TestRESTErrors checks the REST error answers of the real binary.

@@ -124,6 +124,12 @@ func startServer(t *testing.T, extra ...string) *server {
 			<-s.exited
 		}
 		s.client.CloseIdleConnections()
+		logs := s.logs.String()
+		for _, bad := range []string{"panic", `"level":"ERROR"`, "DATA RACE"} {
+			if strings.Contains(logs, bad) {
+				t.Errorf("server log contains %q", bad)
+			}
+		}
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.logs)
 		}

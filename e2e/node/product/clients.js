@@ -12,7 +12,7 @@
 //   timeoutMs, graceMs,       give up after timeoutMs; once every client is
 //                             satisfied, wait graceMs for unexpected extras
 //   clients: [{
-//     name, version ('v4' | 'v2'), transports (optional),
+//     name, version ('v4' | 'v2' | 'v1'), transports (optional),
 //     userId, connectionId,   sent as given: strings or numbers
 //     reconnection,           default true
 //     expect,                 messages to wait for (default 0)
@@ -28,6 +28,7 @@
 const fs = require('fs');
 const { io } = require('socket.io-client');
 const ioV2 = require('socket.io-client-v2');
+const ioV1 = require('socket.io-client-v1');
 
 const spec = JSON.parse(process.argv[2]);
 const results = {};
@@ -70,7 +71,9 @@ for (const c of spec.clients) {
     timeout: 5000,
   };
   if (c.transports) opts.transports = c.transports;
-  const sock = c.version === 'v2' ? ioV2(spec.url, opts) : io(spec.url, opts);
+  const connect = { v1: ioV1, v2: ioV2, v4: io }[c.version];
+  if (!connect) throw new Error(`unknown client version ${c.version}`);
+  const sock = connect(spec.url, opts);
   clients.push({ c, r, sock });
 
   sock.on('connect', () => {
