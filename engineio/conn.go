@@ -62,5 +62,7 @@ func (c *Conn) OnClose(fn func(reason string)) { c.s.onClose = fn }
 func (c *Conn) Send(data []byte, binary bool) error { return c.s.send(data, binary) }
 
 // Close sends a close packet to the client and ends the session with reason
-// "forced close". Closing an ended session returns ErrClosed.
+// "forced close": a WebSocket gets what is queued, the close packet and a
+// close frame; over polling, the pending poll (or, within a second, the
+// next one) gets them. Closing an ended session returns ErrClosed.
 func (c *Conn) Close() error { return c.s.closeForced() }

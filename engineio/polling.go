@@ -36,9 +36,13 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	switch {
 	case s.closed && s.lingering:
+		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 		s.endLinger()
-		s.writePoll(w, r, []packet{{typ: packetNoop}})
+		if len(batch) == 0 {
+			batch = append(batch, packet{typ: packetNoop})
+		}
+		s.writePoll(w, r, batch)
 		return
 	case s.closed:
 		s.mu.Unlock()

@@ -384,8 +384,9 @@ func (srv *Server) track(delta int64) {
 }
 
 // Shutdown refuses new handshakes and closes every session with a close
-// packet: a pending poll is answered with it, a WebSocket gets it followed
-// by a close frame. It returns when every session has ended and its
+// packet: a pending poll is answered with it (a polling session between two
+// polls keeps it for its next poll, up to one second), a WebSocket gets it
+// followed by a close frame. It returns when every session has ended and its
 // goroutines have finished, or with the context's error when ctx is done
 // first.
 func (srv *Server) Shutdown(ctx context.Context) error {
@@ -401,7 +402,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for srv.goroutines.Load() > 0 {
+	// Sessions closed between two polls linger until their next poll
+	// (see session.closeWith); goroutines end after the close handshakes.
+	for srv.goroutines.Load() > 0 || srv.Len() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

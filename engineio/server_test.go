@@ -673,3 +673,25 @@ func TestConcurrentSend(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestConnClosePolling closes a polling session between two polls: the
+// next poll gets the queued messages and the close packet, the one after
+// that is refused.
+func TestConnClosePolling(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	sid := ts.openPolling("EIO=4&transport=polling").SID
+	conn := ts.nextConn()
+	conn.Send([]byte("bye"), false)
+	conn.Close()
+	q := "EIO=4&transport=polling&sid=" + sid
+	if status, body := ts.get(q); status != 200 || body != "4bye\x1e1" {
+		t.Errorf("poll after Close: %d %q, want the message and the close packet", status, body)
+	}
+	if status, _ := ts.get(q); status != 400 {
+		t.Errorf("second poll after Close: status %d, want 400", status)
+	}
+	if reason := ts.waitClose(sid); reason != ReasonForced {
+		t.Errorf("close reason %q", reason)
+	}
+}

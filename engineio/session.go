@@ -185,11 +185,14 @@ func (s *session) closeWith(reason string, closePacket, dropWS bool) error {
 		clear(s.queue)
 		s.queue = s.queue[:0]
 	}
-	// A client that closes a polling session with a POST may already have
-	// its last poll on the way (the official test suite does exactly that);
-	// that poll gets a noop rather than "unknown session" if it arrives
-	// within closeLinger.
-	linger := reason == ReasonTransportClose && !closePacket && ws == nil && !s.polling
+	// A polling session closed between two polls stays known for
+	// closeLinger, so that the next poll ends it cleanly instead of with
+	// "unknown session" (which clients treat as an error and reconnect):
+	// after Conn.Close or Shutdown that poll gets the close packet, and a
+	// client that closed with a POST while its last poll was on the way
+	// (the official test suite does exactly that) gets a noop.
+	lingerReason := reason == ReasonTransportClose || reason == ReasonForced || reason == ReasonShutdown
+	linger := lingerReason && ws == nil && !s.polling
 	s.lingering = linger
 	s.mu.Unlock()
 	s.wake()

@@ -103,7 +103,9 @@ var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
-	ws.c.CloseNow()
+	if ws.c != nil { // nil while the upgrade is still being accepted
+		ws.c.CloseNow()
+	}
 }
 
 // writePacket writes one packet as one WebSocket message; scratch is a
