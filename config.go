@@ -22,6 +22,7 @@ type config struct {
 	AllowCredentials bool
 	MaxPayload       int64
 	MaxBodyBytes     int64
+	BodyTimeout      time.Duration
 	MaxQueue         int
 	PingInterval     time.Duration
 	PingTimeout      time.Duration
@@ -76,6 +77,8 @@ var settings = []setting{
 		set: func(c *config, v string) error { return parseInt64(&c.MaxPayload, v, 1) }},
 	{env: "MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest REST request body, bytes (413 beyond)",
 		set: func(c *config, v string) error { return parseInt64(&c.MaxBodyBytes, v, 1) }},
+	{env: "BODY_TIMEOUT", flag: "body-timeout", def: "30s", usage: "time allowed to send a REST request body",
+		set: func(c *config, v string) error { return parseDuration(&c.BodyTimeout, v, time.Millisecond) }},
 	{env: "MAX_QUEUE", flag: "max-queue", def: "1024", usage: "messages queued per session before it is closed as too slow",
 		set: func(c *config, v string) error { return parseInt(&c.MaxQueue, v, 1) }},
 	{env: "PING_INTERVAL", flag: "ping-interval", def: "25s", usage: "Engine.IO heartbeat interval",
@@ -200,6 +203,7 @@ func (c *config) logValue() slog.Value {
 		slog.Bool("allow_credentials", c.AllowCredentials),
 		slog.Int64("max_payload", c.MaxPayload),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.String("body_timeout", c.BodyTimeout.String()),
 		slog.Int("max_queue", c.MaxQueue),
 		slog.String("ping_interval", c.PingInterval.String()),
 		slog.String("ping_timeout", c.PingTimeout.String()),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -332,6 +333,34 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestSlowBodyCutOff sends a push body too slowly: the server gives up after
+// BODY_TIMEOUT instead of holding the request open.
+func TestSlowBodyCutOff(t *testing.T) {
+	t.Parallel()
+	base, _, _ := startRun(t, "AUTH_TOKEN", "tok", "BODY_TIMEOUT", "300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_, err = io.WriteString(conn, "POST /api/u/push HTTP/1.1\r\nHost: x\r\nX-AUTH-TOKEN: tok\r\nContent-Length: 100\r\n\r\n{\"message\":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 400") {
+		t.Errorf("stalled body answered %q, want 400", status)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("stalled body cut off after %v, want about BODY_TIMEOUT", took)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"notification-server/engineio"
 	"notification-server/registry"
@@ -32,6 +33,9 @@ type Options struct {
 	Sockets *socketio.Server
 	// MaxBodyBytes bounds every request body. Default 1 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time to read a push body, against clients
+	// that trickle it. Default 30s.
+	BodyTimeout time.Duration
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool
 	// Pprof serves the net/http/pprof profiles under /debug/pprof/, behind
@@ -51,6 +55,7 @@ type API struct {
 	sockets  *socketio.Server
 	tokens   [][sha256.Size]byte
 	maxBody  int64
+	bodyWait time.Duration
 	public   bool
 	pprof    bool
 	version  string
@@ -66,14 +71,15 @@ func New(opts *Options) (*API, error) {
 		return nil, errors.New("api: Options.Registry is required")
 	}
 	a := &API{
-		reg:     opts.Registry,
-		sockets: opts.Sockets,
-		maxBody: opts.MaxBodyBytes,
-		public:  opts.MetricsPublic,
-		pprof:   opts.Pprof,
-		version: opts.Version,
-		log:     opts.Logger,
-		metrics: newMetrics(),
+		reg:      opts.Registry,
+		sockets:  opts.Sockets,
+		maxBody:  opts.MaxBodyBytes,
+		bodyWait: opts.BodyTimeout,
+		public:   opts.MetricsPublic,
+		pprof:    opts.Pprof,
+		version:  opts.Version,
+		log:      opts.Logger,
+		metrics:  newMetrics(),
 	}
 	for _, t := range opts.Tokens {
 		if t = strings.TrimSpace(t); t != "" {
@@ -85,6 +91,9 @@ func New(opts *Options) (*API, error) {
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = 1 << 20
+	}
+	if a.bodyWait <= 0 {
+		a.bodyWait = 30 * time.Second
 	}
 	if a.version == "" {
 		a.version = "dev"

@@ -102,21 +102,36 @@ func putBody(buf *bytes.Buffer) {
 	bodyPool.Put(buf)
 }
 
-// readBody reads the request body into buf, at most a.maxBody bytes. A
+// readBody reads the request body into buf, at most a.maxBody bytes, within
+// a.bodyWait. A
 // declared Content-Length is trusted for the check (net/http never reads
 // past it); a chunked body is cut off by http.MaxBytesReader.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	body := r.Body
 	switch n := r.ContentLength; {
+	case n == 0:
+		return nil
 	case n > a.maxBody:
+		// Not worth reading: answer and close the connection.
+		w.Header().Set("Connection", "close")
 		return &http.MaxBytesError{Limit: a.maxBody}
-	case n >= 0:
+	case n > 0:
 		buf.Grow(int(n) + bytes.MinRead)
 	default:
 		body = http.MaxBytesReader(w, r.Body, a.maxBody)
 	}
-	_, err := buf.ReadFrom(body)
-	return err
+	// A read deadline for this body only: net/http sets its own again
+	// before the next request on the connection.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(a.bodyWait))
+	if _, err := buf.ReadFrom(body); err != nil {
+		// Keep the expired deadline: net/http would otherwise wait for the
+		// rest of the body before answering. The connection is closed.
+		w.Header().Set("Connection", "close")
+		return err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return nil
 }
 
 // Errors of parseMessage; their text is the API's error message.
