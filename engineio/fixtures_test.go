@@ -35,7 +35,9 @@ type fixtureExchange struct {
 	Steps []fixtureStep `json:"steps"`
 }
 
-var sidPattern = regexp.MustCompile(`"sid":"([^"]+)"`)
+// sidPattern finds the session id in an open packet, also in the JSONP
+// form where the quotes are escaped.
+var sidPattern = regexp.MustCompile(`\\?"sid\\?":\\?"([^"\\]+)`)
 
 // TestFixtures replays the exchanges recorded from the reference servers
 // (engine.io 6 for protocol 4, engine.io 3 for protocol 3) against ours and

@@ -137,7 +137,7 @@ func (s *session) writePoll(w http.ResponseWriter, r *http.Request, batch []pack
 			payload = appendPayloadV4(nil, batch)
 		}
 		buf = appendJSONP(buf, s.jsonpIndex, payload)
-		ctype = "text/javascript; charset=UTF-8"
+		ctype = "text/plain; charset=UTF-8" // as the reference server sends it
 	case s.protocol == 4:
 		buf = appendPayloadV4(buf, batch)
 		ctype = "text/plain; charset=UTF-8"

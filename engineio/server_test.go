@@ -152,7 +152,7 @@ func TestPollingJSONP(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, nil)
 	status, hdr, body := ts.do(http.MethodGet, "EIO=3&transport=polling&j=2", "", nil)
-	if status != 200 || hdr.Get("Content-Type") != "text/javascript; charset=UTF-8" ||
+	if status != 200 || hdr.Get("Content-Type") != "text/plain; charset=UTF-8" ||
 		!strings.HasPrefix(body, `___eio[2]("`) || !strings.HasSuffix(body, `");`) {
 		t.Fatalf("JSONP handshake: %d %s %q", status, hdr.Get("Content-Type"), body)
 	}

@@ -73,7 +73,8 @@ class Recorder {
   }
 
   learnSid(text) {
-    const m = /"sid":"([^"]+)"/.exec(text);
+    // Also the JSONP form, where the quotes are escaped.
+    const m = /\\?"sid\\?":\\?"([^"\\]+)/.exec(text);
     if (m) this.sid = m[1];
   }
 
@@ -172,6 +173,11 @@ function exchanges(eio) {
       const payload = Buffer.concat([Buffer.from([0, 6, 255]), Buffer.from("4hello"), Buffer.from([1, 4, 255, 4, 1, 2, 3])]);
       await r.http("POST", sess, "application/octet-stream", payload);
       await r.http("GET", sess);
+    });
+    add("JSONP", async (r) => {
+      await r.http("GET", poll + "&j=1");
+      await r.http("POST", sess + "&j=1", "application/x-www-form-urlencoded", "d=" + encodeURIComponent(`18:4${TEXT}`) + "%5Cn");
+      await r.http("GET", sess + "&j=1");
     });
     add("ping pong over polling", async (r) => {
       await r.http("GET", poll + "&b64=1");
