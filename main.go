@@ -1,9 +1,3 @@
-// Command notification-server is a push notification server that any
-// Socket.IO client (v1 to v4, WebSocket or HTTP long-polling) can talk to
-// unchanged, with the REST API of the original Node.js notification-server.
-//
-// Run it with AUTH_TOKEN set; `notification-server -h` lists every setting.
-// See README.md for the API.
 package main
 
 import (

@@ -49,4 +49,11 @@
 //
 // Every push is encoded once, as the Socket.IO event 2["message",<message>],
 // and the same bytes are queued to every live session of the user.
+//
+// # Left out
+//
+// Delivery receipts (acks of "message"), per-user inboxes for offline users,
+// pushes to many users in one call, presence and state shared between
+// nodes; the registry's Session interface leaves room for them. Only the
+// namespace "/" serves "register".
 package api
