@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -316,5 +317,39 @@ func TestCorkWriter(t *testing.T) {
 	<-done
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Errorf("got %d bytes, want %d, equal prefix %v", got.Len(), want.Len(), bytes.HasPrefix(want.Bytes(), got.Bytes()))
+	}
+}
+
+// TestLongPollOutlivesReadTimeout serves through an http.Server whose
+// ReadTimeout is shorter than the heartbeat: long polls must still end
+// with the ping, not with a cancelled request.
+func TestLongPollOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(&Options{PingInterval: 600 * time.Millisecond, PingTimeout: 500 * time.Millisecond, OnConnection: func(*Conn) {}})
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Config.ReadTimeout = 200 * time.Millisecond
+	hs.Start()
+	defer hs.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(q string) (int, string) {
+		t.Helper()
+		res, err := client.Get(hs.URL + "/?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	_, open := get("EIO=4&transport=polling")
+	sid := open[9:29]
+	if status, body := get("EIO=4&transport=polling&sid=" + sid); status != 200 || body != "2" {
+		t.Errorf("long poll: %d %q, want the ping", status, body)
 	}
 }

@@ -15,6 +15,9 @@ import (
 // after an upgrade is) before it is answered with a noop.
 const upgradeGrace = 50 * time.Millisecond
 
+// bodyReadTimeout bounds the time to read a polling POST body.
+const bodyReadTimeout = 30 * time.Second
+
 // maxPayloadPackets bounds the packets of one polling POST, so one request
 // cannot turn into an unbounded number of handler calls.
 const maxPayloadPackets = 10_000
@@ -64,6 +67,10 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	s.polling = true
 	graceLeft := s.probed || s.probe != nil
 	s.mu.Unlock()
+	// A long poll outlives any http.Server ReadTimeout shorter than the
+	// heartbeat, whose expiry would cancel the request: a GET has no body
+	// left to read, and net/http sets the next request's deadline itself.
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 
 	var timer *time.Timer
 	defer func() {
@@ -195,6 +202,9 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		s.srv.writeError(w, r, http.StatusRequestEntityTooLarge, errTooLargeBody)
 		return
 	}
+	// A body that trickles in is cut off (slowloris), whatever the
+	// http.Server's own timeouts.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooBig *http.MaxBytesError
