@@ -103,6 +103,10 @@ func TestWorkflow(t *testing.T) {
 		}
 	}
 
+	if got := s.sessionsByTransport(); got != len(alice)+len(others) {
+		t.Errorf("notification_sessions add up to %d, want %d", got, len(alice)+len(others))
+	}
+
 	var msg any
 	if err := json.Unmarshal([]byte(first), &msg); err != nil {
 		t.Fatal(err)

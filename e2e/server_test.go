@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -209,7 +210,24 @@ func (s *server) metric(sample string) string {
 	return ""
 }
 
-// signal sends sig to the server and waits up to within for it to exit.
+// sessionsByTransport adds up notification_sessions over its labels.
+func (s *server) sessionsByTransport() int {
+	s.t.Helper()
+	_, body := s.do("GET", "/metrics", "")
+	total := 0
+	for line := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(line, "notification_sessions{") {
+			n, err := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			if err != nil {
+				s.t.Fatalf("metrics line %q: %v", line, err)
+			}
+			total += n
+		}
+	}
+	return total
+}
+
+// stop sends sig to the server and waits up to within for it to exit.
 func (s *server) stop(sig syscall.Signal, within time.Duration) (time.Duration, error) {
 	s.t.Helper()
 	start := time.Now()
