@@ -86,7 +86,8 @@ func BenchmarkDecodePayloadV3(b *testing.B) {
 }
 
 // BenchmarkSend measures Conn.Send on a polling session, the fan-out
-// enqueue: the queue is drained as a poll would, every 64 messages.
+// enqueue: the queue is drained as a poll or the writer would, every 4
+// messages.
 func BenchmarkSend(b *testing.B) {
 	srv := NewServer(&Options{OnConnection: func(*Conn) {}, MaxQueue: 1 << 20})
 	s := &session{srv: srv, id: "bench", protocol: 4, notify: make(chan struct{}, 1), hbIndex: -1}
@@ -98,7 +99,7 @@ func BenchmarkSend(b *testing.B) {
 		if err := c.Send(benchMessage, false); err != nil {
 			b.Fatal(err)
 		}
-		if i++; i%64 == 0 {
+		if i++; i%4 == 0 {
 			s.mu.Lock()
 			q := s.takeQueueLocked()
 			s.mu.Unlock()

@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -351,5 +352,40 @@ func TestLongPollOutlivesReadTimeout(t *testing.T) {
 	sid := open[9:29]
 	if status, body := get("EIO=4&transport=polling&sid=" + sid); status != 200 || body != "2" {
 		t.Errorf("long poll: %d %q, want the ping", status, body)
+	}
+}
+
+// TestWebSocketClientNeverReads fills a WebSocket whose client never reads:
+// once the socket buffers are full the writer blocks, the queue fills, and
+// the session is closed as slow; Send never blocks meanwhile.
+func TestWebSocketClientNeverReads(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &Options{MaxQueue: 64, OnConnection: func(*Conn) {}})
+	c, err := ts.dial("EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	conn := ts.nextConn()
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		start := time.Now()
+		err := conn.Send(big, false)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("Send blocked for %v", d)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrQueueFull) && !errors.Is(err, ErrClosed) {
+				t.Fatalf("Send: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session was never closed as slow")
+		}
+	}
+	if reason := ts.waitClose(conn.ID()); reason != ReasonQueueOverflow {
+		t.Errorf("close reason %q, want %q", reason, ReasonQueueOverflow)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 // maxSpareQueue is the largest drained queue a session keeps for reuse;
 // bigger ones go back to the garbage collector so idle sessions stay small.
-const maxSpareQueue = 64
+const maxSpareQueue = 8
 
 // session is the state of one Engine.IO session, shared by its transports.
 // The outbound queue belongs to the session; a polling GET or the WebSocket

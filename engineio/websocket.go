@@ -99,7 +99,7 @@ func (w *corkWriter) flushLocked() error {
 	return err
 }
 
-var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, maxCorked); return &b }}
 
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
