@@ -66,7 +66,13 @@ var settings = []setting{
 		set: func(c *config, v string) error { c.Host = v; return nil }},
 	{env: "AUTH_TOKEN", flag: "auth-token", def: "", secret: true,
 		usage: "API token(s) for X-AUTH-TOKEN / Authorization: Bearer, comma-separated for rotation; unset: a random one is generated and logged once",
-		set:   func(c *config, v string) error { c.AuthTokens = splitList(v); return nil }},
+		set: func(c *config, v string) error {
+			c.AuthTokens = splitList(v)
+			if v != "" && len(c.AuthTokens) == 0 {
+				return errors.New("holds no token, only commas and spaces")
+			}
+			return nil
+		}},
 	{env: "CONNECTION_TTL", flag: "connection-ttl", def: "1h", usage: "how long a registered connection id stays valid after its last use",
 		set: func(c *config, v string) error { return parseDuration(&c.ConnectionTTL, v, time.Second) }},
 	{env: "ALLOWED_ORIGINS", flag: "allowed-origins", def: "*", usage: "comma-separated origins allowed by CORS on polling requests; * allows any",

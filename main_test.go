@@ -126,6 +126,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{nil, []string{"METRICS_PUBLIC", "yes please"}, "METRICS_PUBLIC"},
 		{nil, []string{"MAX_PENDING", "-3"}, "MAX_PENDING"},
 		{nil, []string{"HANDSHAKE_RATE", "NaN"}, "HANDSHAKE_RATE"},
+		{nil, []string{"AUTH_TOKEN", " , "}, "AUTH_TOKEN"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"stray"}, nil, "stray"},
 	}
