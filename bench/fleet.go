@@ -149,15 +149,26 @@ func (f *fleet) readError() string {
 }
 
 // teardown drops every connection and waits for the read goroutines, after
-// which the trackers may be read.
-func (f *fleet) teardown() {
+// which the trackers may be read. It reports false if some reader did not
+// end within a minute (a session the fleet lost track of).
+func (f *fleet) teardown() bool {
 	f.closing.Store(true)
 	for _, s := range f.sessions {
 		if s != nil {
 			s.conn.CloseNow()
 		}
 	}
-	f.readers.Wait()
+	done := make(chan struct{})
+	go func() {
+		f.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(time.Minute):
+		return false
+	}
 }
 
 // counts sums every session's tracker against sent[user], the pushes each

@@ -39,7 +39,8 @@ func (rc *restConn) close() {
 }
 
 // post sends POST path with a JSON body and returns the status and up to
-// 4 KB of the answer's body (valid until the next call). On a transport
+// 4 KB of the answer's body (valid until the next call). ctx bounds the
+// dial; the exchange itself has a fixed 30 s deadline. On a transport
 // error the connection is closed and the error returned; the request is not
 // retried, since a push must not be sent twice.
 func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
@@ -57,11 +58,9 @@ func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []
 		}
 	}
 	rc.req = appendRequest(rc.req[:0], "POST", path, rc.addr, rc.token, body)
-	if deadline, ok := ctx.Deadline(); ok {
-		rc.conn.SetDeadline(deadline)
-	} else {
-		rc.conn.SetDeadline(time.Now().Add(30 * time.Second))
-	}
+	// A request already sent is always given time to be answered: a push cut
+	// off mid-way would be neither delivered for sure nor known lost.
+	rc.conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := rc.conn.Write(rc.req); err != nil {
 		rc.close()
 		return 0, nil, fmt.Errorf("send request: %w", err)

@@ -80,7 +80,9 @@ func (r *result) note(format string, args ...any) {
 
 // finish tears the fleet down and fills the delivery accounting.
 func (r *result) finish(f *fleet, p *pusher) {
-	f.teardown()
+	if !f.teardown() {
+		r.note("teardown: some read loops did not end within a minute; delivery counts may be incomplete")
+	}
 	r.Delivery = f.counts(p.sent)
 	r.BadMessages = f.badMessages.Load()
 	r.SessionsEnded = f.readErrs.Load()
@@ -221,7 +223,7 @@ func runChurn(ctx context.Context, cfg config, t *target, srv *serverProc, r *re
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		p.run(runCtx, phase{Rate: cfg.Rate, Duration: cfg.Duration})
+		p.run(ctx, phase{Rate: cfg.Rate, Duration: cfg.Duration})
 	}()
 
 	var (
@@ -264,8 +266,12 @@ func runChurn(ctx context.Context, cfg config, t *target, srv *serverProc, r *re
 				}
 				f.start(s)
 				slotMu.Lock()
+				displaced := f.sessions[i] // another worker refilled the slot meanwhile
 				f.sessions[i] = s
 				slotMu.Unlock()
+				if displaced != nil {
+					displaced.hangUp(false)
+				}
 				replaced.Add(1)
 			}
 		}()
@@ -298,7 +304,9 @@ func runChurn(ctx context.Context, cfg config, t *target, srv *serverProc, r *re
 	} else {
 		cs.FinalCheck = fmt.Sprintf("FAILED: %d of %d live sessions received a push", f.delivered.Load()-before, want)
 	}
-	f.teardown()
+	if !f.teardown() {
+		r.note("teardown: some read loops did not end within a minute")
+	}
 	t.close()
 	sleep(ctx, cfg.Settle)
 	snapshot("4 all closed")
