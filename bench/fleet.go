@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ type fleet struct {
 	delivered   atomic.Uint64
 	lastArrival atomic.Int64 // Unix ns of the latest delivery
 	badMessages atomic.Uint64
-	measureFrom atomic.Int64 // stamps sent before this are not timed
+	measureFrom atomic.Int64 // stamps sent before this are not timed; none until set
 	latency     histogram
 
 	closing  atomic.Bool
@@ -44,8 +45,8 @@ type connectStats struct {
 // newFleet connects n sessions, perUser per user, with conc connects in
 // flight, and starts one read goroutine per session.
 func newFleet(ctx context.Context, t *target, n, perUser, conc, sources int, runID string) (*fleet, connectStats) {
-	users := (n + perUser - 1) / perUser
-	f := &fleet{t: t, sources: sources, perUser: perUser, sessions: make([]*session, n), perUserN: make([]uint32, users)}
+	f := emptyFleet(t, n, perUser, sources)
+	users := len(f.perUserN)
 	var (
 		next      atomic.Int64
 		errs      atomic.Int64
@@ -95,6 +96,14 @@ func newFleet(ctx context.Context, t *target, n, perUser, conc, sources int, run
 		}
 	}
 	return f, st
+}
+
+// emptyFleet has room for n sessions and times nothing yet.
+func emptyFleet(t *target, n, perUser, sources int) *fleet {
+	users := (n + perUser - 1) / perUser
+	f := &fleet{t: t, sources: sources, perUser: perUser, sessions: make([]*session, n), perUserN: make([]uint32, users)}
+	f.measureFrom.Store(math.MaxInt64)
+	return f
 }
 
 // start runs s's read loop on its own goroutine.

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestDeliverTimesOnlyMeasuredPushes(t *testing.T) {
+	t.Parallel()
+	f := emptyFleet(nil, 2, 1, 1)
+	s := &session{user: 0}
+	f.sessions[0] = s
+	msg := func(seq uint32, sent time.Time) []byte {
+		var ns int64
+		if !sent.IsZero() {
+			ns = sent.UnixNano()
+		}
+		return []byte(`{"s":` + strconv.FormatUint(uint64(seq), 10) + `,"t":` + strconv.FormatInt(ns, 10) + `,"p":""}`)
+	}
+	past := time.Now().Add(-time.Second)
+	f.deliver(s, msg(1, time.Time{})) // probe: untimed
+	f.deliver(s, msg(2, past))        // warm-up: before the measurement starts
+	if n := f.latency.count(); n != 0 {
+		t.Fatalf("%d latencies recorded before the measurement started", n)
+	}
+	f.measureFrom.Store(time.Now().UnixNano())
+	f.deliver(s, msg(3, past))                              // sent before the measured phase
+	f.deliver(s, msg(4, time.Now().Add(-time.Millisecond))) // measured
+	f.deliver(s, []byte(`{"no":"stamp"}`))
+	if n := f.latency.count(); n != 1 {
+		t.Errorf("%d latencies recorded, want 1", n)
+	}
+	if got := f.latency.max(); got < time.Millisecond || got > time.Minute {
+		t.Errorf("latency %v, want about 1ms", got)
+	}
+	if f.delivered.Load() != 4 || f.badMessages.Load() != 1 {
+		t.Errorf("delivered %d, bad %d; want 4 and 1", f.delivered.Load(), f.badMessages.Load())
+	}
+	c := f.counts([]uint32{4, 0})
+	if !c.clean() || c.Expected != 4 || c.Received != 4 {
+		t.Errorf("counts %+v, want 4 of 4 clean", c)
+	}
+}
