@@ -24,7 +24,7 @@ func TestDeliverTimesOnlyMeasuredPushes(t *testing.T) {
 	if n := f.latency.count(); n != 0 {
 		t.Fatalf("%d latencies recorded before the measurement started", n)
 	}
-	f.measureFrom.Store(time.Now().UnixNano())
+	f.measureFrom.Store(time.Now().Add(-500 * time.Millisecond).UnixNano())
 	f.deliver(s, msg(3, past))                              // sent before the measured phase
 	f.deliver(s, msg(4, time.Now().Add(-time.Millisecond))) // measured
 	f.deliver(s, []byte(`{"no":"stamp"}`))
