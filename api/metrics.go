@@ -97,6 +97,11 @@ func (a *API) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	family(&b, "notification_pending_connection_ids", "gauge", "Registered connection ids, bound or not.")
 	sample(&b, "notification_pending_connection_ids", "", float64(rs.Pending))
 
+	family(&b, "notification_connection_ids_evicted_total", "counter", "Connection ids evicted because their user registered MAX_PENDING_PER_USER newer ones.")
+	sample(&b, "notification_connection_ids_evicted_total", "", float64(rs.Evicted))
+	family(&b, "notification_connection_ids_expired_total", "counter", "Connection ids removed CONNECTION_TTL after their last use.")
+	sample(&b, "notification_connection_ids_expired_total", "", float64(rs.Expired))
+
 	family(&b, "notification_pushes_total", "counter", "Pushes accepted by the REST API.")
 	sample(&b, "notification_pushes_total", "", float64(m.pushes.Load()))
 	family(&b, "notification_deliveries_total", "counter", "Messages queued to sessions by pushes.")

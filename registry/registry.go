@@ -110,6 +110,8 @@ type Registry struct {
 	users    atomic.Int64 // users with at least one live session
 	sessions atomic.Int64
 	pending  atomic.Int64 // registered connection ids, bound or not
+	evicted  atomic.Uint64
+	expired  atomic.Uint64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -146,14 +148,22 @@ func (r *Registry) Close() {
 
 // Stats is a snapshot of the registry's counters.
 type Stats struct {
-	Users    int64 // users with at least one live session
-	Sessions int64 // live sessions
-	Pending  int64 // registered connection ids, bound or not
+	Users    int64  // users with at least one live session
+	Sessions int64  // live sessions
+	Pending  int64  // registered connection ids, bound or not
+	Evicted  uint64 // connection ids evicted by MaxPendingPerUser, ever
+	Expired  uint64 // connection ids removed after their TTL, ever
 }
 
 // Stats returns the current counters. It takes no lock.
 func (r *Registry) Stats() Stats {
-	return Stats{Users: r.users.Load(), Sessions: r.sessions.Load(), Pending: r.pending.Load()}
+	return Stats{
+		Users:    r.users.Load(),
+		Sessions: r.sessions.Load(),
+		Pending:  r.pending.Load(),
+		Evicted:  r.evicted.Load(),
+		Expired:  r.expired.Load(),
+	}
 }
 
 func (r *Registry) shardFor(userID string) *shard {

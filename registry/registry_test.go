@@ -276,8 +276,8 @@ func TestExpiry(t *testing.T) {
 			mustRegister(t, r, "u", "c")
 			c.Advance(2 * time.Hour)
 			r.Expire()
-			if got := r.Stats().Pending; got != 0 {
-				t.Errorf("Pending after Expire = %d, want 0", got)
+			if got := r.Stats(); got.Pending != 0 || got.Expired != 1 {
+				t.Errorf("after Expire: %+v, want no pending id and one expired", got)
 			}
 			return r.Bind("u", "c", &fakeSession{})
 		}, ErrNotRegistered},
@@ -350,7 +350,7 @@ func TestPendingPerUserEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	mustRegister(t, r, "u", "a") // refresh: now b is the least recently used
 	mustRegister(t, r, "u", "d")
-	wantStats(t, r, Stats{Pending: 3})
+	wantStats(t, r, Stats{Pending: 3, Evicted: 1})
 	for id, want := range map[string]error{"a": nil, "b": ErrNotRegistered, "c": nil, "d": nil} {
 		if err := r.Bind("u", id, &fakeSession{}); !errors.Is(err, want) {
 			t.Errorf("Bind(u, %q) = %v, want %v", id, err, want)

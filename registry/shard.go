@@ -55,6 +55,7 @@ func (r *Registry) Register(userID, connID string) error {
 		if !u.evictOldest() {
 			return ErrTooManyPending
 		}
+		r.evicted.Add(1)
 		// One out, one in: the total is unchanged.
 	} else if r.pending.Add(1) > int64(r.opts.MaxPending) {
 		r.pending.Add(-1)
@@ -107,6 +108,7 @@ func (r *Registry) Bind(userID, connID string, s Session) error {
 	if c.session == nil && c.expires <= now {
 		delete(u.ids, connID)
 		r.pending.Add(-1)
+		r.expired.Add(1)
 		if len(u.ids) == 0 {
 			delete(sh.users, userID)
 		}
@@ -228,6 +230,7 @@ func (sh *shard) expire(r *Registry, now int64) {
 			if c.session == nil && c.expires <= now {
 				delete(u.ids, id)
 				r.pending.Add(-1)
+				r.expired.Add(1)
 			}
 		}
 		if len(u.ids) == 0 {
