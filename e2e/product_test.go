@@ -391,3 +391,44 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("server did not log a clean shutdown")
 	}
 }
+
+// TestLimitSettings checks that the capacity settings reach the Socket.IO
+// side: handshakes beyond MAX_SESSIONS get 503, handshakes beyond the per-IP
+// HANDSHAKE_RATE get 403, and both are counted.
+func TestLimitSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		settings []string
+		wantCode int
+		reason   string
+	}{
+		{"session limit", []string{"MAX_SESSIONS=2"}, 503, "session limit"},
+		{"handshake rate", []string{"HANDSHAKE_RATE=0.01", "HANDSHAKE_BURST=2"}, 403, "forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, tt.settings...)
+			handshake := func() int {
+				resp, err := s.client.Get(s.url + "/socket.io/?EIO=4&transport=polling")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			for i := range 2 {
+				if code := handshake(); code != 200 {
+					t.Fatalf("handshake %d: %d, want 200", i+1, code)
+				}
+			}
+			if code := handshake(); code != tt.wantCode {
+				t.Fatalf("third handshake: %d, want %d", code, tt.wantCode)
+			}
+			if got := s.metric(`notification_handshakes_rejected_total{reason="` + tt.reason + `"}`); got != "1" {
+				t.Errorf("rejected handshakes (%s) = %q, want 1", tt.reason, got)
+			}
+		})
+	}
+}
