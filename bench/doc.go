@@ -27,6 +27,24 @@
 //	table   reads the JSON results of several runs and prints medians,
 //	        min–max and the ratios of our server to the reference.
 //
+// How push numbers are measured: every session first receives one probe
+// push (proving it is registered), then an unmeasured warm-up (-warmup)
+// runs, then the measured phase. Each pushed message carries its user's
+// sequence number and its intended send time: in the open loop (-rate) the
+// k-th push is due at start+k/rate whether or not earlier ones were
+// answered, so a stalled server shows up in the latency instead of slowing
+// the sender (no coordinated omission). The closed loop keeps W requests in
+// flight, and also stops sending while more than -window pushes are sent but
+// not yet received by every session: a server that answers before it has
+// delivered cannot buffer without bound, and both servers are measured at
+// the rate they actually deliver. Deliveries per second run from the start
+// of the phase to the last delivery. Server CPU is utime+stime from
+// /proc/<pid>/stat over the same interval; CPU used by other processes on
+// the machine meanwhile is reported too, since it skews any measurement.
+// Pushes use a minimal keep-alive HTTP/1.1 client (one connection per
+// worker) because net/http's client costs several times more CPU per request
+// on a machine the load generator shares with the server.
+//
 // The server is either running already (-pid, for /proc readings) or
 // started by bench itself (-cmd, killed when bench exits). Each client
 // socket is bound to one of several loopback source addresses (127.0.0.1,
