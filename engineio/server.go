@@ -255,11 +255,15 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		}
 		return
 	}
-	if protocol == 4 {
-		srv.sched.schedule(s, time.Now().Add(srv.opts.PingInterval))
-	} else {
-		srv.sched.schedule(s, time.Now().Add(srv.opts.PingInterval+srv.opts.PingTimeout))
+	due := time.Now().Add(srv.opts.PingInterval)
+	if protocol == 3 {
+		due = due.Add(srv.opts.PingTimeout)
 	}
+	s.mu.Lock()
+	if !s.closed { // OnConnection may have closed it, or a Send from another goroutine
+		srv.sched.schedule(s, due)
+	}
+	s.mu.Unlock()
 	if ws != nil {
 		s.mu.Lock()
 		s.ws = ws

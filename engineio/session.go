@@ -43,6 +43,7 @@ type session struct {
 	writing      bool    // the WebSocket writer goroutine is running
 	awaitingPong bool    // protocol 4: a ping is out
 	lingering    bool    // closed, but still known to a last poll (see close)
+	graceful     bool    // closed with a close packet: the writer ends the WebSocket with a close handshake
 
 	// recvMu serialises calls of onMessage and onClose.
 	recvMu sync.Mutex
@@ -171,6 +172,7 @@ func (s *session) closeWith(reason string, closePacket, dropWS bool) error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.graceful = closePacket
 	s.reason = reason
 	ws, probe := s.ws, s.probe
 	s.probe = nil

@@ -156,9 +156,12 @@ func (s *session) writeLoop(ws *wsConn) {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			s.writing = false
-			closed := s.closed
+			// Only a graceful close is the writer's to finish; any other
+			// close drops the connection itself, and a close handshake here
+			// (up to 5 s against a stuck client) would make that wait.
+			graceful := s.closed && s.graceful
 			s.mu.Unlock()
-			if closed {
+			if graceful {
 				ws.c.Close(websocket.StatusNormalClosure, "")
 			}
 			return
