@@ -24,7 +24,7 @@ type socket struct {
 	done   chan struct{} // closed when the reader stops
 	quit   chan struct{} // closed by close
 	once   sync.Once
-	err    error         // why the reader stopped, once done is closed
+	err    error // why the reader stopped, once done is closed
 	ackID  int
 }
 
