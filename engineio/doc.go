@@ -41,8 +41,26 @@
 // is closed as slow. Transports only drain the queue: a long-poll GET takes
 // everything queued into one response, the WebSocket writer drains it back
 // to back, and an upgrade swaps the drainer without losing a packet.
-// Heartbeats for all sessions run on one shared scheduler; an idle WebSocket
-// session costs one goroutine (its reader) and small buffers.
+// Heartbeats for all sessions run on one shared scheduler (a heap of due
+// times served by one goroutine and one timer, running only while sessions
+// exist); an idle WebSocket session costs one goroutine (its reader, started
+// after the HTTP handler has returned) and 256 + 512 bytes of bufio buffers;
+// its writer goroutine exists only while something is queued, and writes a
+// batch of queued packets with one system call.
+//
+// # Limits and errors
+//
+// MaxPayload bounds polling POST bodies (413) and WebSocket messages (close
+// code 1009), decompressed size included; a payload carries at most 10,000
+// packets; POST bodies must arrive within 30 s; every write has a 10 s
+// deadline. A malformed packet, a second concurrent poll, or a panicking
+// handler closes that one session. Errors are answered with the reference
+// server's JSON body {"code":N,"message":"..."}: 0 "Transport unknown",
+// 1 "Session ID unknown", 2 "Bad handshake method", 3 "Bad request",
+// 4 "Forbidden" (403), 5 "Unsupported protocol version"; MaxSessions and
+// Shutdown refuse handshakes with 503 and code 3. A WebSocket for a session
+// that has upgraded (or is upgrading) is accepted and closed at once, as the
+// reference server does and the official test suite expects.
 //
 // # Non-ASCII text and socket.io-client 1.x over polling
 //
