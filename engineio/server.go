@@ -418,7 +418,8 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Len returns the number of live sessions.
+// Len returns the number of sessions the server knows: the live ones, and
+// for up to a second those closed between two polls (see Shutdown).
 func (srv *Server) Len() int {
 	srv.mu.RLock()
 	defer srv.mu.RUnlock()
@@ -444,7 +445,16 @@ func (srv *Server) Stats() Stats {
 	}
 	srv.mu.RUnlock()
 	for _, s := range all {
-		st.Sessions[s.transportName()][s.protocol]++
+		s.mu.Lock()
+		closed, upgraded := s.closed, s.ws != nil
+		s.mu.Unlock()
+		switch {
+		case closed: // lingering until its last poll
+		case upgraded:
+			st.Sessions["websocket"][s.protocol]++
+		default:
+			st.Sessions["polling"][s.protocol]++
+		}
 	}
 	srv.statsMu.Lock()
 	for k, v := range srv.rejected {
