@@ -365,6 +365,55 @@ func TestSlowBodyCutOff(t *testing.T) {
 	}
 }
 
+// TestShutdownFinishesInFlightPush starts a push, shuts the server down
+// while its body is still on the way, and checks that the push is answered
+// and that no new connection is accepted meanwhile.
+func TestShutdownFinishesInFlightPush(t *testing.T) {
+	t.Parallel()
+	base, _, stop := startRun(t, "AUTH_TOKEN", "tok")
+	addr := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"message":"in flight"}`
+	head := fmt.Sprintf("POST /api/u/push HTTP/1.1\r\nHost: x\r\nX-AUTH-TOKEN: tok\r\nContent-Length: %d\r\n\r\n", len(body))
+	if _, err := io.WriteString(conn, head+body[:5]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server start handling it
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the server still accepts connections 5s into its shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := io.WriteString(conn, body[5:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight push not answered: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || strings.TrimSpace(string(got)) != `{"sessions":0}` {
+		t.Errorf("in-flight push answered %d %q, want 200 {\"sessions\":0}", resp.StatusCode, got)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
 func TestRunGeneratesTokenOnce(t *testing.T) {
 	t.Parallel()
 	base, logs, _ := startRun(t)
