@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -121,33 +122,25 @@ func utf16Prefix(b []byte, n int) (int, bool) {
 }
 
 // utf16Len returns the number of UTF-16 code units of the UTF-8 text b, as
-// JavaScript's String.length counts them.
+// JavaScript's String.length counts them; an invalid byte counts as one
+// unit (U+FFFD). Runs of ASCII are counted eight bytes at a time.
 func utf16Len(b []byte) int {
-	if utf8.Valid(b) {
-		// Every byte that starts a character is one unit, and a 4-byte
-		// character (above U+FFFF) is a surrogate pair: one more.
-		n := 0
-		for _, c := range b {
-			if c&0xc0 != 0x80 {
-				n++
-			}
-			if c >= 0xf0 {
-				n++
-			}
-		}
-		return n
-	}
 	n := 0
 	for i := 0; i < len(b); {
+		if i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 == 0 {
+			n += 8
+			i += 8
+			continue
+		}
 		if b[i] < utf8.RuneSelf {
-			i++
 			n++
+			i++
 			continue
 		}
 		r, size := utf8.DecodeRune(b[i:])
 		i += size
 		n++
-		if r >= 0x10000 {
+		if r >= 0x10000 { // a surrogate pair in UTF-16
 			n++
 		}
 	}

@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -291,6 +292,27 @@ func TestUTF16Len(t *testing.T) {
 	for _, tt := range tests {
 		if got := utf16Len([]byte(tt.in)); got != tt.want {
 			t.Errorf("utf16Len(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestUTF16LenLong checks the eight-bytes-at-a-time path against counting
+// runes, with non-ASCII at every offset.
+func TestUTF16LenLong(t *testing.T) {
+	t.Parallel()
+	for _, insert := range []string{"é", "€", "😀", "a"} {
+		for pos := 0; pos < 20; pos++ {
+			s := strings.Repeat("a", pos) + insert + strings.Repeat("b", 20-pos) + insert
+			want := 0
+			for _, r := range s {
+				want++
+				if r >= 0x10000 {
+					want++
+				}
+			}
+			if got := utf16Len([]byte(s)); got != want {
+				t.Errorf("utf16Len(%q) = %d, want %d", s, got, want)
+			}
 		}
 	}
 }
