@@ -28,7 +28,7 @@ type Options struct {
 	// 0 means unlimited.
 	MaxSessions int
 	// AllowedOrigins lists the origins allowed by CORS on polling requests.
-	// nil, or a list containing "*", allows any origin (and then no
+	// An empty list, or one containing "*", allows any origin (and then no
 	// credentials are ever allowed).
 	AllowedOrigins []string
 	// AllowCredentials sends Access-Control-Allow-Credentials: true, but only

@@ -505,7 +505,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 
 // anyOrigin reports whether every origin is allowed.
 func (srv *Server) anyOrigin() bool {
-	return srv.opts.AllowedOrigins == nil || slices.Contains(srv.opts.AllowedOrigins, "*")
+	return len(srv.opts.AllowedOrigins) == 0 || slices.Contains(srv.opts.AllowedOrigins, "*")
 }
 
 // originAllowed reports whether a handshake's Origin (if any) may connect.
