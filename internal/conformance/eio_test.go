@@ -19,8 +19,9 @@ import (
 // TestEIOSuite when ENGINEIO_PROTOCOL_SUITE names the engine.io-protocol
 // repository's test-suite directory with its npm packages installed:
 //
-//	git clone https://github.com/socketio/engine.io-protocol /tmp/eio && (cd /tmp/eio/test-suite && npm ci)
-//	ENGINEIO_PROTOCOL_SUITE=/tmp/eio/test-suite go test ./internal/conformance -run TestEIOSuite
+//	git clone https://github.com/socketio/engine.io-protocol ../engine.io-protocol
+//	(cd ../engine.io-protocol/test-suite && npm ci)
+//	ENGINEIO_PROTOCOL_SUITE=$PWD/../engine.io-protocol/test-suite go test ./internal/conformance -run TestEIOSuite
 func TestEIO(t *testing.T) {
 	t.Parallel()
 	handler, srv := newEIOHandler(slog.New(slog.NewTextHandler(io.Discard, nil)))
