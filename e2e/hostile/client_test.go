@@ -144,6 +144,9 @@ func (sk *socket) next(timeout time.Duration) frame {
 	case f := <-sk.frames:
 		return f
 	case <-sk.done:
+		if len(sk.frames) > 0 { // received before the close
+			return <-sk.frames
+		}
 		sk.t.Fatalf("connection closed: %v", sk.err)
 	case <-time.After(timeout):
 		sk.t.Fatalf("nothing received in %v", timeout)

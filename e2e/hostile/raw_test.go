@@ -3,6 +3,7 @@ package hostile
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -22,7 +23,12 @@ type rawWS struct {
 // response's headers are read. It does not read any frame.
 func dialRawWS(t testing.TB, addr, local, path string) (*rawWS, error) {
 	t.Helper()
-	c := dialTCP(t, addr, local)
+	return upgradeRaw(dialTCP(t, addr, local), addr, path)
+}
+
+// upgradeRaw upgrades c to a WebSocket on path, returning once the 101
+// response's headers are read; c is closed on failure.
+func upgradeRaw(c net.Conn, addr, path string) (*rawWS, error) {
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" +
 		"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -39,7 +45,7 @@ func dialRawWS(t testing.TB, addr, local, path string) (*rawWS, error) {
 	}
 	if !strings.HasPrefix(status, "HTTP/1.1 101") {
 		c.Close()
-		return nil, &net.OpError{Op: "upgrade", Err: io.ErrUnexpectedEOF, Source: nil, Addr: nil}
+		return nil, fmt.Errorf("upgrade answered %q", strings.TrimSpace(status))
 	}
 	for {
 		line, err := r.ReadString('\n')
