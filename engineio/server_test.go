@@ -695,3 +695,30 @@ func TestConnClosePolling(t *testing.T) {
 		t.Errorf("close reason %q", reason)
 	}
 }
+
+// TestPingTimeoutRefreshedByTraffic checks the reference server's leniency:
+// a packet other than the pong, while the pong is awaited, restarts the
+// ping timeout once.
+func TestPingTimeoutRefreshedByTraffic(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 300 * time.Millisecond, OnConnection: func(*Conn) {}})
+	sid := ts.openPolling("EIO=4&transport=polling").SID
+	q := "EIO=4&transport=polling&sid=" + sid
+	if status, body := ts.get(q); status != 200 || body != "2" {
+		t.Fatalf("poll: %d %q, want a ping", status, body)
+	}
+	pinged := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	if status, _ := ts.post(q, "4busy"); status != 200 {
+		t.Fatalf("message while the pong is awaited: status %d", status)
+	}
+	// Past the first deadline, within the restarted one.
+	time.Sleep(time.Until(pinged.Add(400 * time.Millisecond)))
+	if status, _ := ts.post(q, "3"); status != 200 {
+		t.Fatalf("pong after a restarted timeout: status %d, want 200", status)
+	}
+	// Without pongs the session still times out.
+	if reason := ts.waitClose(sid); reason != ReasonPingTimeout {
+		t.Errorf("close reason %q, want %q", reason, ReasonPingTimeout)
+	}
+}

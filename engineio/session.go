@@ -42,6 +42,7 @@ type session struct {
 	posting      bool    // a POST is being served
 	writing      bool    // the WebSocket writer goroutine is running
 	awaitingPong bool    // protocol 4: a ping is out
+	refreshed    bool    // protocol 4: the ping timeout was extended once by other traffic
 	lingering    bool    // closed, but still known to a last poll (see close)
 	graceful     bool    // closed with a close packet: the writer ends the WebSocket with a close handshake
 
@@ -283,6 +284,16 @@ func (s *session) handlePacket(p packet) error {
 			s.srv.sched.schedule(s, time.Now().Add(s.srv.opts.PingInterval+s.srv.opts.PingTimeout))
 		}
 		s.mu.Unlock()
+	} else if p.typ != packetPong {
+		// Like the reference server: other traffic while a pong is awaited
+		// restarts the ping timeout, once per ping, since a busy client's
+		// pong may wait behind its other packets.
+		s.mu.Lock()
+		if s.awaitingPong && !s.refreshed && !s.closed {
+			s.refreshed = true
+			s.srv.sched.schedule(s, time.Now().Add(s.srv.opts.PingTimeout))
+		}
+		s.mu.Unlock()
 	}
 	switch p.typ {
 	case packetMessage:
@@ -323,6 +334,7 @@ func (s *session) heartbeat(due time.Time) {
 	}
 	if s.protocol == 4 && !s.awaitingPong {
 		s.awaitingPong = true
+		s.refreshed = false
 		// Count from the planned time, not from when the scheduler got
 		// here, so a late scheduler never makes the timeout longer.
 		s.srv.sched.schedule(s, due.Add(s.srv.opts.PingTimeout))
