@@ -701,19 +701,20 @@ func TestConnClosePolling(t *testing.T) {
 // ping timeout once.
 func TestPingTimeoutRefreshedByTraffic(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 300 * time.Millisecond, OnConnection: func(*Conn) {}})
+	ts := newTestServer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 600 * time.Millisecond, OnConnection: func(*Conn) {}})
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	q := "EIO=4&transport=polling&sid=" + sid
 	if status, body := ts.get(q); status != 200 || body != "2" {
 		t.Fatalf("poll: %d %q, want a ping", status, body)
 	}
 	pinged := time.Now()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if status, _ := ts.post(q, "4busy"); status != 200 {
 		t.Fatalf("message while the pong is awaited: status %d", status)
 	}
-	// Past the first deadline, within the restarted one.
-	time.Sleep(time.Until(pinged.Add(400 * time.Millisecond)))
+	// Past the first deadline (600 ms after the ping), within the
+	// restarted one (900 ms).
+	time.Sleep(time.Until(pinged.Add(750 * time.Millisecond)))
 	if status, _ := ts.post(q, "3"); status != 200 {
 		t.Fatalf("pong after a restarted timeout: status %d, want 200", status)
 	}
