@@ -198,6 +198,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		},
 	}
 	s.conn.s = s
+	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, protocol, isWS)})
 	if !isWS {
 		s.notify = make(chan struct{}, 1) // only polls wait on it
 	}
@@ -241,7 +242,6 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 			return
 		}
 	}
-	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, protocol, isWS)})
 	srv.handshakes.Add(1)
 	srv.opts.Logger.Info("engineio: session opened", "sid", s.logID(), "transport", transport, "protocol", protocol)
 
@@ -266,6 +266,12 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 	s.mu.Unlock()
 	if ws != nil {
 		s.mu.Lock()
+		if s.closed && !s.graceful {
+			// Closed already, with nothing to tell the client.
+			s.mu.Unlock()
+			ws.drop()
+			return
+		}
 		s.ws = ws
 		s.writing = true
 		s.mu.Unlock()

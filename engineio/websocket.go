@@ -233,7 +233,7 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, erro
 	}
 	hw := &hijackWriter{ResponseWriter: w}
 	c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		// Origins are checked by the server before (see allowOrigin).
+		// Origins are checked before, by originAllowed.
 		InsecureSkipVerify: true,
 		CompressionMode:    mode,
 	})
