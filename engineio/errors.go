@@ -1,9 +1,36 @@
 package engineio
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 )
+
+// HandshakeError, returned (or wrapped) by Options.AllowRequest, sets how a
+// handshake is refused: with Status (for example 429 for a rate limit) and
+// the JSON body {"code":4,"message":Message}. Any other error refuses with
+// 403 and the message "Forbidden".
+type HandshakeError struct {
+	Status  int
+	Message string
+}
+
+func (e *HandshakeError) Error() string {
+	return "engineio: handshake refused: " + e.Message
+}
+
+// refusal returns the status and error body for an AllowRequest error.
+func refusal(err error) (int, protocolError) {
+	var he *HandshakeError
+	if errors.As(err, &he) && he.Status >= 400 && he.Status < 600 {
+		msg := he.Message
+		if msg == "" {
+			msg = http.StatusText(he.Status)
+		}
+		return he.Status, protocolError{errForbidden.code, msg}
+	}
+	return http.StatusForbidden, errForbidden
+}
 
 // protocolError is an error answer of the Engine.IO protocol: the JSON body
 // {"code":N,"message":"..."} that the reference server sends.

@@ -35,7 +35,8 @@ type Options struct {
 	// to an origin listed explicitly in AllowedOrigins.
 	AllowCredentials bool
 	// AllowRequest, if set, runs on each handshake (rate limits, auth); an
-	// error refuses the handshake with 403 and the "Forbidden" JSON error.
+	// error refuses the handshake with 403 and the "Forbidden" JSON error,
+	// or with the status and message of a *HandshakeError.
 	AllowRequest func(r *http.Request) error
 	// DisableEIO3 refuses protocol 3 clients. By default both protocol 3 and
 	// protocol 4 are served.

@@ -35,6 +35,7 @@ const (
 	RejectProtocol     = "unsupported protocol" // EIO missing, unknown, or 3 with DisableEIO3
 	RejectForbidden    = "forbidden"            // Options.AllowRequest refused it, or its origin is not allowed
 	RejectSessionLimit = "session limit"        // Options.MaxSessions reached
+	RejectRateLimited  = "rate limited"         // Options.AllowRequest refused it with a HandshakeError of status 429
 	RejectShutdown     = "shutdown"             // the server is shutting down
 )
 
@@ -178,7 +179,12 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 	if srv.opts.AllowRequest != nil {
 		if err := srv.opts.AllowRequest(r); err != nil {
 			srv.opts.Logger.Debug("engineio: handshake refused", "err", err)
-			srv.reject(w, r, http.StatusForbidden, errForbidden, RejectForbidden)
+			status, body := refusal(err)
+			reason := RejectForbidden
+			if status == http.StatusTooManyRequests {
+				reason = RejectRateLimited
+			}
+			srv.reject(w, r, status, body, reason)
 			return
 		}
 	}

@@ -43,8 +43,11 @@ func TestHandshakeErrors(t *testing.T) {
 	ts := newTestServer(t, &Options{
 		DisableEIO3: true,
 		AllowRequest: func(r *http.Request) error {
-			if r.URL.Query().Get("token") == "bad" {
+			switch r.URL.Query().Get("token") {
+			case "bad":
 				return errors.New("no")
+			case "fast":
+				return fmt.Errorf("limiter: %w", &HandshakeError{Status: 429, Message: "Too many handshakes"})
 			}
 			return nil
 		},
@@ -65,6 +68,7 @@ func TestHandshakeErrors(t *testing.T) {
 		{"POST", "EIO=4&transport=polling&sid=forged", 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"GET", "EIO=4&transport=websocket", 400, `{"code":3,"message":"Bad request"}`},
 		{"GET", "EIO=4&transport=polling&token=bad", 403, `{"code":4,"message":"Forbidden"}`},
+		{"GET", "EIO=4&transport=polling&token=fast", 429, `{"code":4,"message":"Too many handshakes"}`},
 	}
 	for _, tt := range tests {
 		status, hdr, body := ts.do(tt.method, tt.query, "", nil)
@@ -73,7 +77,7 @@ func TestHandshakeErrors(t *testing.T) {
 		}
 	}
 	st := ts.srv.Stats()
-	if st.Rejected[RejectBadRequest] != 5 || st.Rejected[RejectProtocol] != 3 || st.Rejected[RejectForbidden] != 1 {
+	if st.Rejected[RejectBadRequest] != 5 || st.Rejected[RejectProtocol] != 3 || st.Rejected[RejectForbidden] != 1 || st.Rejected[RejectRateLimited] != 1 {
 		t.Errorf("Stats.Rejected = %v", st.Rejected)
 	}
 }
