@@ -15,6 +15,7 @@ type HandshakeError struct {
 	Message string
 }
 
+// Error returns the refusal message.
 func (e *HandshakeError) Error() string {
 	return "engineio: handshake refused: " + e.Message
 }
