@@ -240,27 +240,33 @@ func runTable(args []string, out io.Writer) error {
 			fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s |\n", c, name, so, st, sr, want, verdict)
 		}
 	}
+	// Notes, each listed once with the runs it applies to.
 	var notes []string
+	where := map[string][]string{}
+	add := func(r *result, text string) {
+		if _, ok := where[text]; !ok {
+			notes = append(notes, text)
+		}
+		where[text] = append(where[text], fmt.Sprintf("%s %s run %d", r.Label, r.Case, r.Run))
+	}
 	for _, r := range results {
 		for _, n := range r.Notes {
-			notes = append(notes, fmt.Sprintf("%s %s run %d: %s", r.Label, r.Case, r.Run, n))
+			add(r, n)
 		}
 		if r.Connect.ConnectErrors > 0 {
-			notes = append(notes, fmt.Sprintf("%s %s run %d: %d connect errors (first: %s)", r.Label, r.Case, r.Run, r.Connect.ConnectErrors, r.Connect.FirstError))
+			add(r, fmt.Sprintf("%d connect errors (first: %s)", r.Connect.ConnectErrors, r.Connect.FirstError))
 		}
 		if r.PushErrors > 0 {
-			notes = append(notes, fmt.Sprintf("%s %s run %d: %d push errors (first: %s)", r.Label, r.Case, r.Run, r.PushErrors, r.FirstPushError))
+			add(r, fmt.Sprintf("%d push errors (first: %s)", r.PushErrors, r.FirstPushError))
 		}
 		if r.SessionsEnded > 0 {
-			notes = append(notes, fmt.Sprintf("%s %s run %d: %d sessions ended by the server (first: %s)", r.Label, r.Case, r.Run, r.SessionsEnded, r.FirstEndError))
+			add(r, fmt.Sprintf("%d sessions ended by the server (first: %s)", r.SessionsEnded, r.FirstEndError))
 		}
 	}
-	slices.Sort(notes)
-	notes = slices.Compact(notes)
 	if len(notes) > 0 {
 		fmt.Fprintln(out)
 		for _, n := range notes {
-			fmt.Fprintln(out, "- "+strings.ReplaceAll(n, "\n", " "))
+			fmt.Fprintf(out, "- %s: %s\n", strings.Join(where[n], ", "), strings.ReplaceAll(n, "\n", " "))
 		}
 	}
 	return nil

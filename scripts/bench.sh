@@ -12,6 +12,9 @@
 #   RUNS=3          runs per server (at least 3 for RESULTS.md)
 #   BENCH_OUT=dir   where the per-run JSON results go (default: a temp dir)
 #   CASES="idle push1 push10 fanout latency"   a subset, for a quick look
+#   BENCH_NICE=-10  run everything (both servers and the load generator alike)
+#                   at this scheduling priority, so other work on a shared
+#                   machine disturbs the measurement less (negative needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [ -n "${BENCH_NICE:-}" ]; then
+	renice -n "$BENCH_NICE" -p $$ >/dev/null
+fi
 
 echo "== build"
 go build -o "$bin/notification-server" .
