@@ -55,6 +55,7 @@ func TestAttacks(t *testing.T) {
 		{"engineio malformed websocket", attackEngineIOWebSocket},
 		{"engineio malformed polling", attackEngineIOPolling},
 		{"socketio malformed", attackSocketIO},
+		{"socketio v4 malformed", attackSocketIOv4},
 		{"attachment lies", attackAttachments},
 		{"deep json", attackDeepJSON},
 		{"invalid utf8", attackInvalidUTF8},
@@ -172,6 +173,35 @@ func attackSocketIO(t *testing.T, s *server) {
 		sk := dialEngine(t, s)
 		sk.write(msg)
 		sk.write("40")
+		sk.close()
+	}
+}
+
+// attackSocketIOv4 sends malformed packets on Engine.IO 3 / Socket.IO 4
+// sessions (socket.io-client 1.x and 2.x), which the server connects to
+// "/" without being asked.
+func attackSocketIOv4(t *testing.T, s *server) {
+	for _, msg := range []string{
+		"4", "47", "42[", `42{"a":1}`, `42[1]`, `42["connect"]`, `4299999999999999999999["x"]`,
+		`45999999999-["x"]`, "42[\"x\",\"\xff\"]", `42["x",` + nested(100) + `]`,
+	} {
+		c, err := dialWS("ws://" + s.addr + "/socket.io/?EIO=3&transport=websocket")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk := newSocket(t, c)
+		if f := sk.next(5 * time.Second); !strings.HasPrefix(f.data, "0{") {
+			t.Fatalf("open packet %q", f.data)
+		}
+		if f := sk.next(5 * time.Second); f.data != "40" {
+			t.Fatalf("implicit CONNECT %q", f.data)
+		}
+		sk.write(msg)
+		select {
+		case <-sk.done:
+		case <-time.After(closeWithin):
+			t.Errorf("%.40q: protocol 4 session not closed within %v", msg, closeWithin)
+		}
 		sk.close()
 	}
 }

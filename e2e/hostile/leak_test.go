@@ -22,9 +22,15 @@ import (
 // and API wired the same way) on 127.0.0.1 inside the test process, with
 // the heartbeat shortened to interval+interval. Everything is closed when
 // the test ends.
-func startInProcess(t *testing.T, interval time.Duration) *server {
+func startInProcess(t testing.TB, interval time.Duration) *server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startInProcessLogger(t, interval, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startInProcessLogger is startInProcess with the server's logs going to
+// log.
+func startInProcessLogger(t testing.TB, interval time.Duration, log *slog.Logger) *server {
+	t.Helper()
 	reg, err := registry.New(&registry.Options{})
 	if err != nil {
 		t.Fatal(err)
