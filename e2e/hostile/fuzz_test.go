@@ -126,4 +126,3 @@ func FuzzSessionFrames(f *testing.F) {
 		}
 	})
 }
-
