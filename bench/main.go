@@ -213,7 +213,8 @@ func printResult(w io.Writer, r *result) {
 	if r.RSSBase > 0 {
 		fmt.Fprintf(w, "server RSS: base %.1f MB, connected %.1f MB, after one push per user %.1f MB\n",
 			mb(r.RSSBase), mb(r.RSSConnected), mb(r.RSSPushed))
-		fmt.Fprintf(w, "server RSS per session: %.2f KB registered, %.2f KB after one push per user\n", r.KBPerSession, r.KBPerSessionAfter)
+		fmt.Fprintf(w, "server RSS per session: %.2f KB registered, %.2f KB after one push per user (load generator: %.1f KB per session)\n",
+			r.KBPerSession, r.KBPerSessionAfter, r.ClientKBPerSess)
 	}
 	if r.Latency != nil {
 		l, h := r.Latency, r.PushHTTP

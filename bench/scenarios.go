@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,7 @@ type result struct {
 	RSSPushed         int64   `json:"rss_pushed_bytes,omitempty"`
 	KBPerSession      float64 `json:"kb_per_session,omitempty"`
 	KBPerSessionAfter float64 `json:"kb_per_session_after_push,omitempty"`
+	ClientKBPerSess   float64 `json:"load_generator_kb_per_session,omitempty"`
 
 	Pushes           uint64          `json:"pushes"`
 	PushErrors       uint64          `json:"push_errors"`
@@ -109,10 +111,14 @@ func probe(ctx context.Context, f *fleet, p *pusher, r *result) {
 // after one push per user.
 func runIdle(ctx context.Context, cfg config, t *target, srv *serverProc, r *result) {
 	r.RSSBase = srv.rss()
+	self0, _ := procRSS(os.Getpid())
 	f, st := newFleet(ctx, t, cfg.Sessions, cfg.PerUser, cfg.Conc, cfg.Sources, runID())
 	r.Connect = st
 	sleep(ctx, cfg.Settle)
 	r.RSSConnected = srv.rss()
+	if self1, err := procRSS(os.Getpid()); err == nil && st.Sessions > 0 {
+		r.ClientKBPerSess = float64(self1-self0) / 1024 / float64(st.Sessions)
+	}
 	p := newPusher(f, cfg.Workers, cfg.Pad)
 	probe(ctx, f, p, r)
 	sleep(ctx, cfg.Settle)
