@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,21 +142,51 @@ func attackEngineIOPolling(t *testing.T, s *server) {
 	}
 	// The same on Engine.IO 3, whose payloads are length-prefixed.
 	for _, body := range []string{"5:4abc", "99999999:4", "abc:4", "4:4a", "2:4a2:", "1:"} {
-		code, open := pollRequest(t, http.MethodGet, s.base+"/socket.io/?EIO=3&transport=polling", "")
-		if code != http.StatusOK {
-			t.Fatalf("EIO=3 handshake: %d %q", code, open)
-		}
-		i := strings.Index(open, `"sid":"`)
-		if i < 0 {
-			t.Fatalf("EIO=3 open %q", open)
-		}
-		sid := open[i+7:]
-		sid = sid[:strings.IndexByte(sid, '"')]
+		sid := openV3(t, s, "")
 		url := s.base + "/socket.io/?EIO=3&transport=polling&sid=" + sid
 		if code, _ := pollRequest(t, http.MethodPost, url, body); code == http.StatusOK {
 			t.Errorf("EIO=3 POST %q: 200, want an error", body)
 		}
 	}
+	// Engine.IO 3 binary payloads (socket.io-client 1.x/2.x XHR) and JSONP
+	// bodies that lie.
+	for _, c := range []struct{ contentType, query, body string }{
+		{"application/octet-stream", "", "\x00\x09\xff4abc"},
+		{"application/octet-stream", "", "\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff4"},
+		{"application/octet-stream", "", "\x01\xff"},
+		{"application/octet-stream", "", "\x02\x01\xff"},
+		{"application/x-www-form-urlencoded", "&j=0", "d=99%3A4"},
+		{"application/x-www-form-urlencoded", "&j=0", "d=%ZZ"},
+		{"application/x-www-form-urlencoded", "&j=0", "x=1"},
+	} {
+		sid := openV3(t, s, c.query)
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/socket.io/?EIO=3&transport=polling&sid="+sid+c.query, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", c.contentType)
+		res, err := freshClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %q: %v", c.body, err)
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Errorf("EIO=3 %s POST %q: 200, want an error", c.contentType, c.body)
+		}
+	}
+}
+
+// sidPattern finds the sid in an open packet, also when JSONP escapes its
+// quotes.
+var sidPattern = regexp.MustCompile(`sid\\*":\\*"([A-Za-z0-9_-]+)`)
+
+// openV3 makes an Engine.IO 3 polling handshake (query adds e.g. "&j=0"
+// for JSONP) and returns the sid.
+func openV3(t *testing.T, s *server, query string) string {
+	t.Helper()
+	code, open := pollRequest(t, http.MethodGet, s.base+"/socket.io/?EIO=3&transport=polling"+query, "")
+	m := sidPattern.FindStringSubmatch(open)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("EIO=3 handshake: %d %q", code, open)
+	}
+	return m[1]
 }
 
 func attackSocketIO(t *testing.T, s *server) {
@@ -846,6 +877,22 @@ func attackTwoWebSockets(t *testing.T, s *server) {
 		}
 		if got := ws.nextEvent(5 * time.Second); got != `["message","after the race"]` {
 			t.Errorf("upgraded socket got %s", got)
+		}
+		// Once upgraded, neither a third WebSocket nor a poll for the sid
+		// gets in, and the session still delivers.
+		if c, err := dialWS(wsURL(s, p.sid())); err == nil {
+			third := newSocket(t, c)
+			if probe(third) {
+				t.Errorf("a third WebSocket probed an upgraded session")
+			}
+			third.close()
+		}
+		if code, body := p.get(); code != http.StatusBadRequest {
+			t.Errorf("poll on an upgraded session: %d %q, want 400", code, body)
+		}
+		s.rest(http.MethodPost, "/api/"+user+"/push", `{"message":"still there"}`)
+		if got := ws.nextEvent(5 * time.Second); got != `["message","still there"]` {
+			t.Errorf("upgraded socket after intruders got %s", got)
 		}
 		for _, w := range socks {
 			if w != nil {
