@@ -1,17 +1,20 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"notification-server/engineio"
 )
 
 // maxLimitedIPs bounds the client addresses the handshake limiter tracks.
 const maxLimitedIPs = 100_000
 
-var errHandshakeRate = errors.New("too many handshakes from this address")
+// errHandshakeRate refuses a handshake over the per-IP rate with 429 and the
+// Engine.IO JSON error body.
+var errHandshakeRate = &engineio.HandshakeError{Status: http.StatusTooManyRequests, Message: "too many handshakes from this address"}
 
 // ipLimiter is a token bucket per client IP for new Engine.IO sessions.
 // Its memory is bounded: buckets that have refilled are forgotten, and when

@@ -394,7 +394,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 // TestLimitSettings checks that the capacity settings reach the Socket.IO
 // side: handshakes beyond MAX_SESSIONS get 503, handshakes beyond the per-IP
-// HANDSHAKE_RATE get 403, and both are counted.
+// HANDSHAKE_RATE get 429, and both are counted.
 func TestLimitSettings(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -404,7 +404,7 @@ func TestLimitSettings(t *testing.T) {
 		reason   string
 	}{
 		{"session limit", []string{"MAX_SESSIONS=2"}, 503, "session limit"},
-		{"handshake rate", []string{"HANDSHAKE_RATE=0.01", "HANDSHAKE_BURST=2"}, 403, "forbidden"},
+		{"handshake rate", []string{"HANDSHAKE_RATE=0.01", "HANDSHAKE_BURST=2"}, 429, "rate limited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -249,7 +249,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		}
 	}
 	srv.handshakes.Add(1)
-	srv.opts.Logger.Info("engineio: session opened", "sid", s.logID(), "transport", transport, "protocol", protocol)
+	srv.opts.Logger.Debug("engineio: session opened", "sid", s.logID(), "transport", transport, "protocol", protocol)
 
 	ok := srv.connect(s)
 	s.recvMu.Unlock()

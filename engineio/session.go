@@ -215,7 +215,7 @@ func (s *session) closeWith(reason string, closePacket, dropWS bool) error {
 	case ws != nil && !closePacket && dropWS:
 		ws.drop()
 	}
-	s.srv.opts.Logger.Info("engineio: session closed", "sid", s.logID(), "reason", reason)
+	s.srv.opts.Logger.Debug("engineio: session closed", "sid", s.logID(), "reason", reason)
 	s.srv.track(1)
 	go s.finish(reason)
 	return nil

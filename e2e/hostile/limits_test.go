@@ -90,7 +90,7 @@ func TestPendingLimit(t *testing.T) {
 const attackerIP = "127.0.0.2"
 
 // TestHandshakeRateLimit checks HANDSHAKE_RATE: beyond its burst, an IP's
-// handshakes (polling and WebSocket) get 403 with an Engine.IO JSON error,
+// handshakes (polling and WebSocket) get 429 with an Engine.IO JSON error,
 // while another IP is not affected.
 func TestHandshakeRateLimit(t *testing.T) {
 	t.Parallel()
@@ -122,8 +122,8 @@ func TestHandshakeRateLimit(t *testing.T) {
 		switch {
 		case code == http.StatusOK:
 			ok++
-		case code != http.StatusForbidden || !strings.HasPrefix(body, `{"code":`):
-			t.Fatalf("handshake beyond the rate: %d %q, want 403 with an Engine.IO error", code, body)
+		case code != http.StatusTooManyRequests || !strings.HasPrefix(body, `{"code":`):
+			t.Fatalf("handshake beyond the rate: %d %q, want 429 with an Engine.IO error", code, body)
 		}
 	}
 	// The burst, and perhaps one more token if the loop was slow.
@@ -133,8 +133,8 @@ func TestHandshakeRateLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, res, err := websocket.Dial(ctx, wsURL(s, ""), &websocket.DialOptions{HTTPClient: attacker})
-	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
-		t.Errorf("WebSocket handshake beyond the rate: %v, want 403", err)
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("WebSocket handshake beyond the rate: %v, want 429", err)
 	}
 	if got := s.metric(t, "notification_handshakes_rejected_total"); got-before < float64(burst+50-ok) {
 		t.Errorf("rejected handshakes grew by %v, want %d", got-before, burst+50-ok+1)
