@@ -70,6 +70,7 @@ func TestAttacks(t *testing.T) {
 		{"never reading flood", attackNeverReading},
 		{"rest register flood", attackRESTRegisterFlood},
 		{"socket register flood", attackSocketRegisterFlood},
+		{"namespace connect flood", attackConnectFlood},
 		{"forged sids", attackForgedSIDs},
 		{"second concurrent poll", attackConcurrentPoll},
 		{"two websockets for one sid", attackTwoWebSockets},
@@ -757,6 +758,45 @@ func attackSocketRegisterFlood(t *testing.T, s *server) {
 		}
 		sk.close()
 	}
+}
+
+// attackConnectFlood sends thousands of CONNECTs, to "/" again and to
+// namespaces that do not exist, on one session that reads the answers, and
+// on one that never reads them (closed as slow or for the repeated
+// CONNECT).
+func attackConnectFlood(t *testing.T, s *server) {
+	const n = 2000
+	for _, nsp := range []string{"", "/nope,", "/nope?x=1,"} {
+		sk := dialSocket(t, s)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range n {
+				sk.writeFrame(websocket.MessageText, "40"+nsp)
+			}
+		})
+		for {
+			select {
+			case <-sk.frames:
+				continue
+			case <-sk.done:
+			case <-time.After(time.Second): // all answered, session still open
+			}
+			break
+		}
+		wg.Wait()
+		sk.close()
+	}
+	w, err := dialRawWS(t, s.addr, "", "/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for range 20 * n {
+		if w.writeFrame(0x1, "40/nope,") != nil {
+			break
+		}
+	}
+	w.Close()
 }
 
 func attackForgedSIDs(t *testing.T, s *server) {

@@ -155,3 +155,41 @@ func TestAttachmentBytes(t *testing.T) {
 	sk.waitClosed(closeWithin)
 	s.checkHealthy(t, rssBound)
 }
+
+// TestSessionsPerUser checks MAX_SESSIONS_PER_USER: a register beyond it
+// is refused with an ack error and counted, and the user's other sessions
+// keep receiving.
+func TestSessionsPerUser(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	s := startServer(t, fmt.Sprintf("MAX_SESSIONS_PER_USER=%d", limit))
+	var socks []*socket
+	for i := range limit + 5 {
+		conn := fmt.Sprintf("c%d", i)
+		if code, body := s.rest(http.MethodPut, "/api/many/register?connectionId="+conn, ""); code != http.StatusOK {
+			t.Fatalf("register: %d %s", code, body)
+		}
+		sk := dialSocket(t, s)
+		ack := sk.register("many", conn)
+		switch {
+		case i < limit && ack != `[{"ok":true}]`:
+			t.Fatalf("register %d: %s", i, ack)
+		case i >= limit && !strings.Contains(ack, `"ok":false`):
+			t.Fatalf("register %d beyond MAX_SESSIONS_PER_USER: %s", i, ack)
+		}
+		socks = append(socks, sk)
+	}
+	if v := s.metric(t, `notification_socket_registrations_total{result="too_many_sessions"}`); v != 5 {
+		t.Errorf("too_many_sessions registrations: %v, want 5", v)
+	}
+	code, body := s.rest(http.MethodPost, "/api/many/push", `{"message":"x"}`)
+	if code != http.StatusOK || body != fmt.Sprintf(`{"sessions":%d}`, limit) {
+		t.Fatalf("push: %d %s", code, body)
+	}
+	for i, sk := range socks[:limit] {
+		if got := sk.nextEvent(5 * time.Second); got != `["message","x"]` {
+			t.Errorf("session %d got %s", i, got)
+		}
+	}
+	s.checkHealthy(t, rssBound)
+}
