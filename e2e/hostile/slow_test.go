@@ -38,7 +38,10 @@ func TestSlowConsumers(t *testing.T) {
 		t.Logf("file descriptor limit %d: %d sessions instead of %d", lim.Cur, n, slowSessions)
 	}
 	if testing.Short() {
-		n = 1000
+		n = min(n, 1000)
+	}
+	if n < 500 {
+		t.Skipf("file descriptor limit %d is too low for this test", lim.Cur)
 	}
 	const perUser = 1000
 	users := (n + perUser - 1) / perUser
