@@ -108,3 +108,25 @@ func TestScanStampDoesNotAllocate(t *testing.T) {
 		t.Errorf("scanStamp allocates %.0f times per call", allocs)
 	}
 }
+
+func TestSessionCount(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		answer string
+		n      int
+		ok     bool
+	}{
+		{`{"sessions":3}`, 3, true},
+		{`{"sessions": 10, "id": "x"}`, 10, true},
+		{`{"id":"x","sessions":0}`, 0, true},
+		{``, 0, false},
+		{`{"sessions":"3"}`, 0, false},
+		{`{}`, 0, false},
+	}
+	for _, tt := range tests {
+		n, ok := sessionCount([]byte(tt.answer))
+		if n != tt.n || ok != tt.ok {
+			t.Errorf("sessionCount(%q) = %d, %v; want %d, %v", tt.answer, n, ok, tt.n, tt.ok)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -24,6 +25,10 @@ type pusher struct {
 	errors   atomic.Uint64
 	firstErr atomic.Pointer[error]
 	httpLat  histogram
+	// miscounts are answers whose {"sessions": n} differs from the sessions
+	// the user has connected (only judged when checkCount is set).
+	miscounts  atomic.Uint64
+	checkCount bool
 }
 
 func newPusher(f *fleet, workers, padBytes int) *pusher {
@@ -121,6 +126,9 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 					continue
 				}
 				p.httpLat.record(time.Since(begin))
+				if n, ok := sessionCount(answer); ok && p.checkCount && n != int(p.f.perUserN[u]) {
+					p.miscounts.Add(1)
+				}
 				p.pushes.Add(1)
 			}
 		}()
@@ -134,4 +142,14 @@ func (p *pusher) pushError() string {
 		return (*e).Error()
 	}
 	return ""
+}
+
+// sessionCount reads n from a push answer {"sessions": n}.
+func sessionCount(answer []byte) (int, bool) {
+	_, rest, ok := bytes.Cut(answer, []byte(`"sessions":`))
+	if !ok {
+		return 0, false
+	}
+	n, _, ok := scanUint(bytes.TrimLeft(rest, " "))
+	return int(n), ok
 }

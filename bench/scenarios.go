@@ -55,6 +55,7 @@ type result struct {
 	ClientKBPerSess   float64 `json:"load_generator_kb_per_session,omitempty"`
 
 	Pushes           uint64          `json:"pushes"`
+	SessionMiscounts uint64          `json:"push_answers_with_wrong_session_count"`
 	PushErrors       uint64          `json:"push_errors"`
 	FirstPushError   string          `json:"first_push_error,omitempty"`
 	Seconds          float64         `json:"seconds,omitempty"`
@@ -92,6 +93,10 @@ func (r *result) finish(f *fleet, p *pusher) {
 	r.Pushes = p.pushes.Load()
 	r.PushErrors = p.errors.Load()
 	r.FirstPushError = p.pushError()
+	r.SessionMiscounts = p.miscounts.Load()
+	if r.SessionMiscounts > 0 {
+		r.note("%d push answers gave a session count other than the user's connected sessions", r.SessionMiscounts)
+	}
 }
 
 // drainTimeout bounds the wait for deliveries after the last push.
@@ -120,6 +125,7 @@ func runIdle(ctx context.Context, cfg config, t *target, srv *serverProc, r *res
 		r.ClientKBPerSess = float64(self1-self0) / 1024 / float64(st.Sessions)
 	}
 	p := newPusher(f, cfg.Workers, cfg.Pad)
+	p.checkCount = true
 	probe(ctx, f, p, r)
 	sleep(ctx, cfg.Settle)
 	r.RSSPushed = srv.rss()
@@ -136,6 +142,7 @@ func runPush(ctx context.Context, cfg config, t *target, srv *serverProc, r *res
 	f, st := newFleet(ctx, t, cfg.Sessions, cfg.PerUser, cfg.Conc, cfg.Sources, runID())
 	r.Connect = st
 	p := newPusher(f, cfg.Workers, cfg.Pad)
+	p.checkCount = true
 	sleep(ctx, cfg.Settle)
 	probe(ctx, f, p, r)
 	ph := phase{Rate: cfg.Rate, Window: cfg.Window, Timed: true}

@@ -149,6 +149,9 @@ func (s spread) String() string {
 // num prints a number with about three significant digits.
 func num(v float64) string {
 	a := math.Abs(v)
+	if a < 1 && a >= 0.9995 {
+		a = 1 // rounds up to 1.000: print as 1.00 like its neighbours
+	}
 	switch {
 	case v == 0:
 		return "0"
