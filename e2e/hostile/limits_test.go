@@ -193,3 +193,44 @@ func TestSessionsPerUser(t *testing.T) {
 	}
 	s.checkHealthy(t, rssBound)
 }
+
+// TestCompression checks that permessage-deflate is off unless
+// WS_COMPRESSION is set, and that with it on, a small compressed message
+// inflating beyond MAX_PAYLOAD (a deflate bomb) closes the session.
+func TestCompression(t *testing.T) {
+	t.Parallel()
+	dial := func(s *server) (*websocket.Conn, *http.Response) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, res, err := websocket.Dial(ctx, wsURL(s, ""), &websocket.DialOptions{HTTPClient: freshClient, CompressionMode: websocket.CompressionContextTakeover})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return c, res
+	}
+	off := startServer(t)
+	c, res := dial(off)
+	c.CloseNow()
+	if ext := res.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Errorf("compression negotiated by default: %q", ext)
+	}
+
+	on := startServer(t, "WS_COMPRESSION=true", fmt.Sprintf("MAX_PAYLOAD=%d", maxPayload))
+	c, res = dial(on)
+	if ext := res.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Fatalf("compression not negotiated with WS_COMPRESSION=true: %q", ext)
+	}
+	sk := newSocket(t, c)
+	if f := sk.next(5 * time.Second); !strings.HasPrefix(f.data, "0{") {
+		t.Fatalf("open packet %q", f.data)
+	}
+	sk.write("40")
+	sk.next(5 * time.Second)
+	sk.write(`42["x","` + strings.Repeat("a", 100*maxPayload) + `"]`) // about 1 MB, a few KB compressed
+	sk.waitClosed(closeWithin)
+	if code := websocket.CloseStatus(sk.err); code != websocket.StatusMessageTooBig {
+		t.Errorf("deflate bomb: closed with %v, want %v", code, websocket.StatusMessageTooBig)
+	}
+	on.checkHealthy(t, rssBound)
+}
