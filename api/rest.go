@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"notification-server/registry"
-	"notification-server/socketio"
 )
 
 // register records the connectionId query parameter as a pending connection
@@ -22,6 +21,14 @@ import (
 func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	// The body means nothing here, but it is bounded like every other.
+	buf := bodyPool.Get().(*bytes.Buffer)
+	err := a.readBody(w, r, buf)
+	putBody(buf)
+	if err != nil {
+		a.bodyError(w, err)
 		return
 	}
 	userID := r.PathValue("userId")
@@ -62,11 +69,7 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
 	if err := a.readBody(w, r, buf); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "could not read request body")
+		a.bodyError(w, err)
 		return
 	}
 	body := buf.Bytes()
@@ -75,18 +78,27 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pkt, err := socketio.EncodeEvent("/", "message", msg)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "could not encode message")
-		return
-	}
-	n := a.reg.Push(userID, pkt)
+	n := a.reg.Push(userID, encodeMessageEvent(msg))
 	a.metrics.pushed(n, time.Since(start))
-	out := make([]byte, 0, 32)
-	out = append(out, `{"sessions":`...)
+	// The body is consumed: its buffer holds the answer.
+	buf.Reset()
+	out := append(buf.AvailableBuffer(), `{"sessions":`...)
 	out = strconv.AppendInt(out, int64(n), 10)
 	out = append(out, '}')
 	writeJSON(w, http.StatusOK, out)
+}
+
+// messageEventPrefix starts the Socket.IO EVENT packet of a push in the
+// main namespace: 2["message",<msg>].
+const messageEventPrefix = `2["message",`
+
+// encodeMessageEvent encodes the push's packet, as socketio.EncodeEvent
+// would for the valid JSON msg, in one exactly sized allocation.
+func encodeMessageEvent(msg []byte) []byte {
+	pkt := make([]byte, 0, len(messageEventPrefix)+len(msg)+1)
+	pkt = append(pkt, messageEventPrefix...)
+	pkt = append(pkt, msg...)
+	return append(pkt, ']')
 }
 
 // bodyPool recycles push body buffers; the message is copied out of them
@@ -102,9 +114,18 @@ func putBody(buf *bytes.Buffer) {
 	bodyPool.Put(buf)
 }
 
+// bodyError answers a request whose body readBody refused: 413 when it was
+// too large, 400 when it could not be read.
+func (a *API) bodyError(w http.ResponseWriter, err error) {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
+		return
+	}
+	writeError(w, http.StatusBadRequest, "could not read request body")
+}
+
 // readBody reads the request body into buf, at most a.maxBody bytes, within
-// a.bodyWait. A
-// declared Content-Length is trusted for the check (net/http never reads
+// a.bodyWait. A declared Content-Length is trusted for the check (net/http never reads
 // past it); a chunked body is cut off by http.MaxBytesReader.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
 	body := r.Body
@@ -146,9 +167,9 @@ var (
 // parseMessage extracts the message of a push body: the "message" field of a
 // JSON object, or the message form field, which becomes a JSON string. A body
 // sent with the form content type but starting with "{" is read as JSON.
+// The returned message may share memory with body.
 func parseMessage(contentType string, body []byte) (json.RawMessage, error) {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "application/x-www-form-urlencoded" && !startsWithBrace(body) {
+	if isFormContentType(contentType) && !startsWithBrace(body) {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, errBadFormBody
@@ -166,6 +187,74 @@ func parseMessage(contentType string, body []byte) (json.RawMessage, error) {
 		}
 		return msg, nil
 	}
+	msg, err := jsonMessage(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg) == 0 || string(msg) == "null" {
+		return nil, errNoMessage
+	}
+	if !utf8.Valid(msg) {
+		return nil, errNotUTF8
+	}
+	return msg, nil
+}
+
+// isFormContentType reports whether a Content-Type names a form body. The
+// usual JSON and empty values are answered without parsing.
+func isFormContentType(contentType string) bool {
+	if contentType == "" || contentType == "application/json" {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// jsonMessage returns the raw value of the "message" member of a JSON
+// object body, as encoding/json would decode it into a json.RawMessage
+// field named Message: the last member whose name matches case-insensitively
+// wins, a null body has no message, and any other non-object body is
+// errNotObject. Members named with escapes or non-ASCII bytes, which
+// encoding/json matches by Unicode folding, are left to encoding/json.
+func jsonMessage(body []byte) ([]byte, error) {
+	if !json.Valid(body) {
+		return nil, errNotJSON
+	}
+	i := skipSpace(body, 0)
+	switch body[i] {
+	case '{':
+	case 'n':
+		return nil, nil
+	default:
+		return nil, errNotObject
+	}
+	i = skipSpace(body, i+1)
+	var msg []byte
+	for body[i] == '"' {
+		end, plain := scanString(body, i)
+		if !plain {
+			return unmarshalMessage(body)
+		}
+		name := body[i+1 : end-1]
+		i = skipSpace(body, end)
+		i = skipSpace(body, i+1) // the colon
+		vend := skipValue(body, i)
+		if len(name) == len("message") && bytes.EqualFold(name, messageName) {
+			msg = body[i:vend]
+		}
+		i = skipSpace(body, vend)
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	return msg, nil
+}
+
+var messageName = []byte("message")
+
+// unmarshalMessage is jsonMessage by encoding/json, for the rare bodies
+// whose member names need Unicode folding.
+func unmarshalMessage(body []byte) ([]byte, error) {
 	var req struct {
 		Message json.RawMessage `json:"message"`
 	}
@@ -175,13 +264,70 @@ func parseMessage(contentType string, body []byte) (json.RawMessage, error) {
 		}
 		return nil, errNotJSON
 	}
-	if len(req.Message) == 0 || string(req.Message) == "null" {
-		return nil, errNoMessage
-	}
-	if !utf8.Valid(req.Message) {
-		return nil, errNotUTF8
-	}
 	return req.Message, nil
+}
+
+// The scanners below walk JSON already checked by json.Valid.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index after the string starting at b[i] and
+// whether it is plain: no escapes and ASCII only.
+func scanString(b []byte, i int) (int, bool) {
+	plain := true
+	for i++; ; i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, plain
+		case c == '\\':
+			plain = false
+			i++
+		case c >= utf8.RuneSelf:
+			plain = false
+		}
+	}
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for {
+		switch b[i] {
+		case '"':
+			i, _ = scanString(b, i)
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		default:
+			if depth == 0 {
+				// A literal: it ends at a delimiter or the end.
+				for i < len(b) && !isDelim(b[i]) {
+					i++
+				}
+				return i
+			}
+			i++
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+}
+
+func isDelim(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }
 
 func startsWithBrace(b []byte) bool {

@@ -115,6 +115,15 @@ func (ws *wsConn) writePacket(ctx context.Context, p packet, protocol int, scrat
 	switch {
 	case p.binary && protocol == 4:
 		err = ws.c.Write(ctx, websocket.MessageBinary, p.data)
+	case len(p.data) >= largePacket:
+		// A large packet is not copied behind its type byte: that copy
+		// would be made, and held while a slow client blocks the write,
+		// by every session the packet fans out to.
+		typ, kind := '0'+p.typ, websocket.MessageText
+		if p.binary {
+			typ, kind = p.typ, websocket.MessageBinary
+		}
+		err = ws.writeFragmented(ctx, kind, typ, p.data)
 	case p.binary:
 		scratch = append(append(scratch[:0], p.typ), p.data...)
 		err = ws.c.Write(ctx, websocket.MessageBinary, scratch)
@@ -123,6 +132,28 @@ func (ws *wsConn) writePacket(ctx context.Context, p packet, protocol int, scrat
 		err = ws.c.Write(ctx, websocket.MessageText, scratch)
 	}
 	return scratch, err
+}
+
+// largePacket is the size from which a packet is written as two frames of
+// one message (its type byte, then its data) instead of being copied.
+const largePacket = 4096
+
+// writeFragmented writes one message as a frame holding the type byte and a
+// continuation frame holding data, both unmasked and uncopied.
+func (ws *wsConn) writeFragmented(ctx context.Context, kind websocket.MessageType, typ byte, data []byte) error {
+	w, err := ws.c.Writer(ctx, kind)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{typ}); err != nil {
+		w.Close()
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // setWriteDeadline bounds the next writes; the zero time clears it.
