@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,19 +157,26 @@ func (a *API) serve(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		rec := &recorder{ResponseWriter: w, req: r}
+		rec := recorderPool.Get().(*recorder)
+		*rec = recorder{ResponseWriter: w, req: r}
 		mux.ServeHTTP(rec, r)
 		route := r.Pattern // set by the mux on r itself
 		if route == "" {
 			route = "unmatched"
 		}
 		code := rec.code
+		*rec = recorder{}
+		recorderPool.Put(rec)
 		if code == 0 {
 			code = http.StatusOK
 		}
 		a.metrics.request(route, code)
 	})
 }
+
+// recorderPool recycles recorders: no handler keeps its ResponseWriter
+// after returning.
+var recorderPool = sync.Pool{New: func() any { return new(recorder) }}
 
 // recorder remembers the status a handler wrote. When the mux itself
 // answers (no pattern matched: 404 or 405), it writes the JSON error instead

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"notification-server/registry"
 )
@@ -471,3 +472,7 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	return io.Discard.Write(p)
 }
 func (w *discardWriter) WriteHeader(code int) { w.code = code }
+
+// SetReadDeadline accepts the push handler's body deadline, as net/http's
+// writer does.
+func (w *discardWriter) SetReadDeadline(time.Time) error { return nil }

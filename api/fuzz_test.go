@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"mime"
 	"testing"
 	"unicode/utf8"
 
@@ -24,8 +27,19 @@ func FuzzParseMessage(f *testing.F) {
 	} {
 		f.Add(seed.ct, []byte(seed.body))
 	}
+	for _, seed := range []string{
+		`{"Message":1,"message":2}`, `{"MESSAGE":[{"a":"}"}] , "x":null}`, `{"m\u0065ssage":3}`,
+		`{"meſsage":4}`, `{"message":1,"message":null}`, `null`, ` "s" `, `{}`, `{"a":{"message":1}}`,
+		`{"message":"\"}\\"}`, `{"message":-1.5e3 }`, `{"message":true,"b":false}`, "{\"message\":\"\xff\"}",
+	} {
+		f.Add("application/json", []byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
 		msg, err := parseMessage(ct, body)
+		wantMsg, wantErr := parseMessageByUnmarshal(ct, body)
+		if !errors.Is(err, wantErr) || !bytes.Equal(msg, wantMsg) {
+			t.Fatalf("parseMessage(%q, %q) = %q, %v; encoding/json gives %q, %v", ct, body, msg, err, wantMsg, wantErr)
+		}
 		if err != nil {
 			return
 		}
@@ -36,11 +50,40 @@ func FuzzParseMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("EncodeEvent(%q): %v", msg, err)
 		}
+		if got := encodeMessageEvent(msg); !bytes.Equal(got, pkt) {
+			t.Fatalf("encodeMessageEvent(%q) = %q, EncodeEvent gives %q", msg, got, pkt)
+		}
 		var args []json.RawMessage
 		if len(pkt) == 0 || pkt[0] != '2' || json.Unmarshal(pkt[1:], &args) != nil || len(args) != 2 {
 			t.Fatalf("encoded event %q is not 2[\"message\",...]", pkt)
 		}
 	})
+}
+
+// parseMessageByUnmarshal is parseMessage decoding the body with
+// encoding/json, as it did before its scanner: the scanner must agree with
+// it on every body.
+func parseMessageByUnmarshal(contentType string, body []byte) (json.RawMessage, error) {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/x-www-form-urlencoded" && !startsWithBrace(body) {
+		return parseMessage(contentType, body)
+	}
+	var req struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			return nil, errNotObject
+		}
+		return nil, errNotJSON
+	}
+	if len(req.Message) == 0 || string(req.Message) == "null" {
+		return nil, errNoMessage
+	}
+	if !utf8.Valid(req.Message) {
+		return nil, errNotUTF8
+	}
+	return req.Message, nil
 }
 
 // FuzzIDArg checks that idArg never panics and only returns non-empty,
