@@ -100,7 +100,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	sockets := socketio.NewServer(&socketio.Options{
 		Engine:         eng,
 		ConnectTimeout: cfg.ConnectTimeout,
-		Logger:         log.With("component", "socketio"),
+		// The product's events carry no binary data, so a client may not
+		// park attachments on the server (the library allows 1 MB each).
+		MaxAttachments:     1,
+		MaxAttachmentBytes: 64 << 10,
+		Logger:             log.With("component", "socketio"),
 	})
 	handler, err := api.New(&api.Options{
 		Registry:      reg,

@@ -66,3 +66,9 @@ func (c *Conn) Send(data []byte, binary bool) error { return c.s.send(data, bina
 // close frame; over polling, the pending poll (or, within a second, the
 // next one) gets them. Closing an ended session returns ErrClosed.
 func (c *Conn) Close() error { return c.s.closeForced() }
+
+// CloseWithReason is Close for a layer above that ends a session for a
+// reason of its own (a malformed Socket.IO packet, a connect timeout): the
+// OnClose handler and Stats.Closes see reason instead of "forced close".
+// reason becomes a metrics label, so it must come from a small fixed set.
+func (c *Conn) CloseWithReason(reason string) error { return c.s.close(reason, true) }

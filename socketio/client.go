@@ -20,6 +20,7 @@ const (
 	ReasonServerDisconnect = "server namespace disconnect"
 	ReasonParseError       = "parse error"
 	ReasonHandlerPanic     = "handler panic"
+	ReasonConnectTimeout   = "connect timeout" // no CONNECT within Options.ConnectTimeout
 )
 
 // client is the Socket.IO side of one Engine.IO session: the sockets it has
@@ -62,7 +63,7 @@ func (c *client) onConnectTimeout() {
 	c.mu.Unlock()
 	if idle {
 		c.server.logger.Info("socketio: no CONNECT in time, closing", "sid", shortID(c.conn.ID()))
-		_ = c.conn.Close()
+		_ = c.conn.CloseWithReason(ReasonConnectTimeout)
 	}
 }
 
@@ -82,7 +83,7 @@ func (c *client) guard(fn func()) {
 // the sockets why before the Engine.IO close reaches them.
 func (c *client) fail(reason string) {
 	c.closeSockets(reason)
-	_ = c.conn.Close()
+	_ = c.conn.CloseWithReason(reason)
 }
 
 func (c *client) onMessage(data []byte, binary bool) {

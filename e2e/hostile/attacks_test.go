@@ -196,9 +196,12 @@ func attackSocketIO(t *testing.T, s *server) {
 		`42["disconnect"]`, `42abc["x"]`, `4299999999999999999999["x"]`, `43`, `431{"a":1}`,
 		`42"x"`, `42["x",]`, `40{"a":`,
 	}
-	// Closed, though /metrics counts these as "forced close": socketio
-	// can only close an Engine.IO session without a reason.
+	before := s.metric(t, `notification_session_closes_total{reason="parse error"}`)
 	closesEngine(t, s, true, bad)
+	// Counted as what they are, not as a forced close.
+	if got := s.metric(t, `notification_session_closes_total{reason="parse error"}`) - before; got < float64(len(bad)) {
+		t.Errorf("parse-error closes grew by %v, want %d", got, len(bad))
+	}
 	// Events before CONNECT, to an unknown namespace, CONNECT_ERROR from a
 	// client, an ack nobody asked for: survived, whatever the answer.
 	for _, msg := range []string{`42["register","a","b"]`, `42/nope,["x"]`, `40/nope,`, `44{"message":"x"}`, `4317[1]`, `41`} {
