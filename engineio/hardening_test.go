@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"notification-server/internal/leakcheck"
 )
 
 // TestChurnLeavesNothing opens sessions that end every way a session ends
@@ -103,7 +105,7 @@ func TestChurnLeavesNothing(t *testing.T) {
 	// HTTP client's idle connections.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		stacks := goroutines()
+		stacks := leakcheck.Ours()
 		n := 0
 		for _, g := range stacks {
 			if strings.Contains(g, "engineio.(*") {
@@ -319,6 +321,58 @@ func TestCorkWriter(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Errorf("got %d bytes, want %d, equal prefix %v", got.Len(), want.Len(), bytes.HasPrefix(want.Bytes(), got.Bytes()))
 	}
+}
+
+// deadlineConn records the write deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	deadlines []time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestCorkWriterDeadline checks that every write to the connection runs
+// under a deadline between writeTimeout/2 and writeTimeout away, set again
+// only when it comes nearer, and never cleared.
+func TestCorkWriterDeadline(t *testing.T) {
+	t.Parallel()
+	c := &deadlineConn{}
+	w := &corkWriter{conn: c}
+	check := func(step string, wantSets int) {
+		t.Helper()
+		if len(c.deadlines) != wantSets {
+			t.Fatalf("%s: %d deadlines set, want %d", step, len(c.deadlines), wantSets)
+		}
+		left := time.Until(c.deadlines[len(c.deadlines)-1])
+		if left < writeTimeout/2 || left > writeTimeout {
+			t.Fatalf("%s: deadline %v away", step, left)
+		}
+	}
+	if _, err := w.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	check("first write", 1)
+	for range 3 {
+		if _, err := w.Write([]byte("b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.setCorked()
+	w.Write([]byte("c"))
+	if err := w.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	check("later writes", 1)
+	w.deadline = time.Now().Add(writeTimeout/2 - time.Millisecond) // as if time passed
+	if _, err := w.Write([]byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	check("write near the deadline", 2)
 }
 
 // TestLongPollOutlivesReadTimeout serves through an http.Server whose

@@ -38,12 +38,31 @@ type wsConn struct {
 // connection. coder/websocket flushes after every message; while corked,
 // those flushes collect in a pooled buffer instead, so a batch of queued
 // packets leaves in one write.
+//
+// It also bounds every write to the connection: before each one it makes
+// sure the write deadline is at least writeTimeout/2 away, moving it to
+// writeTimeout from now when it is nearer. The deadline is never cleared;
+// it only ever matters to a write, and every write first moves it. So a busy
+// connection pays for a deadline change about once per writeTimeout/2
+// instead of twice per batch.
 type corkWriter struct {
 	conn net.Conn
 
-	mu     sync.Mutex
-	corked bool
-	buf    *[]byte
+	mu       sync.Mutex
+	corked   bool
+	buf      *[]byte
+	deadline time.Time
+}
+
+// writeLocked writes p to the connection within the deadline.
+func (w *corkWriter) writeLocked(p []byte) (int, error) {
+	if now := time.Now(); w.deadline.Sub(now) < writeTimeout/2 {
+		w.deadline = now.Add(writeTimeout)
+		if err := w.conn.SetWriteDeadline(w.deadline); err != nil {
+			return 0, fmt.Errorf("engineio: set write deadline: %w", err)
+		}
+	}
+	return w.conn.Write(p)
 }
 
 // maxCorked is how much a corked writer holds before writing through.
@@ -53,7 +72,7 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.corked {
-		return w.conn.Write(p)
+		return w.writeLocked(p)
 	}
 	if w.buf != nil && len(*w.buf)+len(p) > maxCorked {
 		if err := w.flushLocked(); err != nil {
@@ -61,7 +80,7 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if len(p) > maxCorked {
-		return w.conn.Write(p)
+		return w.writeLocked(p)
 	}
 	if w.buf == nil {
 		w.buf = corkPool.Get().(*[]byte)
@@ -91,7 +110,7 @@ func (w *corkWriter) flushLocked() error {
 	b := *w.buf
 	var err error
 	if len(b) > 0 {
-		_, err = w.conn.Write(b)
+		_, err = w.writeLocked(b)
 	}
 	*w.buf = b[:0]
 	corkPool.Put(w.buf)
@@ -156,16 +175,21 @@ func (ws *wsConn) writeFragmented(ctx context.Context, kind websocket.MessageTyp
 	return w.Close()
 }
 
-// setWriteDeadline bounds the next writes; the zero time clears it.
+// setWriteDeadline bounds the next writes; the zero time clears it. Our
+// corkWriter keeps its own deadline, which this must not disturb.
 func (ws *wsConn) setWriteDeadline(t time.Time) {
-	if ws.netConn != nil {
+	if ws.netConn != nil && ws.cork == nil {
 		ws.netConn.SetWriteDeadline(t)
 	}
 }
 
-// writeContext returns the context for a batch of writes: the deadline is
-// on the net.Conn when we have it, which costs nothing per write.
+// writeContext returns the context for a batch of writes. With our
+// corkWriter the deadline is its business; otherwise it is on the net.Conn
+// when we have it, which costs nothing per write.
 func (ws *wsConn) writeContext() (context.Context, context.CancelFunc) {
+	if ws.cork != nil {
+		return context.Background(), func() {}
+	}
 	if ws.netConn != nil {
 		ws.setWriteDeadline(time.Now().Add(writeTimeout))
 		return context.Background(), func() { ws.setWriteDeadline(time.Time{}) }
