@@ -13,48 +13,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"notification-server/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkNoLeaks(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkNoLeaks fails if a goroutine of the server outlived its test.
-func checkNoLeaks() error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		leaked := ""
-		for g := range strings.SplitSeq(stacks, "\n\n") {
-			if strings.Contains(g, "notification-server/") || strings.Contains(g, "main.run") {
-				if !strings.Contains(g, "main.checkNoLeaks") && !strings.Contains(g, "testing.(*M)") {
-					leaked = g
-					break
-				}
-			}
-		}
-		if leaked == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked goroutine:\n%s", leaked)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// TestMain fails the package if a goroutine of the server outlives its test.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func env(kv ...string) func(string) string {
 	m := make(map[string]string)

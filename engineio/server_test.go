@@ -296,7 +296,9 @@ func TestUpgradeProbeTimeout(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	// A timeout well above the interval, so a loaded machine (tests run
+	// with -race beside other packages) does not miss the windows.
+	ts := newTestServer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 400 * time.Millisecond})
 
 	// Protocol 4: the server pings; answered pings keep the session.
 	sid := ts.openPolling("EIO=4&transport=polling").SID

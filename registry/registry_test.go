@@ -3,40 +3,17 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"notification-server/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkNoJanitors(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkNoJanitors fails if a janitor goroutine outlived its test.
-func checkNoJanitors() error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stacks, "registry.(*Registry).janitor") {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked janitor goroutine:\n%s", stacks)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// TestMain fails the package if a janitor or other goroutine of the module
+// outlives its test.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // fakeSession records what it is sent. It fails Emit when fail is set.
 type fakeSession struct {

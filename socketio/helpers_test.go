@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,36 +16,13 @@ import (
 	"github.com/coder/websocket"
 
 	"notification-server/engineio"
+
+	"notification-server/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkGoroutines(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkGoroutines waits for goroutines started by the tests to end and fails
-// if some are still running after a few seconds.
-func checkGoroutines() error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= 2 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("leaked goroutines (%d):\n%s", n, buf)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// TestMain fails the package if its tests leave goroutines of the module
+// running.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // testLogger writes to the test log at debug level when -v is given.
 func testLogger(t testing.TB) *slog.Logger {
