@@ -6,6 +6,5 @@ import (
 	"notification-server/internal/leakcheck"
 )
 
-// TestMain fails the package if its tests leave goroutines of the module
-// running.
+// TestMain fails the package when a test leaves goroutines behind.
 func TestMain(m *testing.M) { leakcheck.Main(m) }
