@@ -15,6 +15,10 @@ var runtimeSamples = []struct{ name, metric, typ, help string }{
 	{"go_goroutines", "/sched/goroutines:goroutines", "gauge", "Goroutines that currently exist."},
 	{"go_heap_objects_bytes", "/memory/classes/heap/objects:bytes", "gauge", "Memory occupied by live and not yet swept heap objects."},
 	{"go_heap_total_bytes", "/memory/classes/total:bytes", "gauge", "All memory mapped by the Go runtime."},
+	{"go_heap_free_bytes", "/memory/classes/heap/free:bytes", "gauge", "Free heap memory the runtime has not yet returned to the operating system."},
+	{"go_heap_released_bytes", "/memory/classes/heap/released:bytes", "gauge", "Free heap memory returned to the operating system."},
+	{"go_heap_unused_bytes", "/memory/classes/heap/unused:bytes", "gauge", "Heap memory reserved for objects but not in use (fragmentation)."},
+	{"go_stack_bytes", "/memory/classes/heap/stacks:bytes", "gauge", "Heap memory reserved for goroutine stacks."},
 	{"go_gc_cycles_total", "/gc/cycles/total:gc-cycles", "counter", "Completed GC cycles."},
 }
 

@@ -340,7 +340,11 @@ func (s *session) readLoop(ws *wsConn) {
 			return
 		}
 		p, err := decodeWebSocketMessage(data, binary, s.protocol)
-		if err == nil {
+		switch {
+		case err != nil:
+		case p.typ == packetMessage:
+			err = s.handlePacketOffStack(p)
+		default:
 			err = s.handlePacket(p)
 		}
 		if err != nil {
@@ -355,6 +359,37 @@ func (s *session) readLoop(ws *wsConn) {
 			return
 		}
 	}
+}
+
+// handlePacketOffStack is handlePacket on a goroutine of its own, waited
+// for: the message handlers above (Socket.IO decoding, the application's
+// event handlers) may need a deep stack, and a goroutine's stack keeps its
+// largest size until a garbage collection shrinks it. Run on the reader, they
+// would leave every idle session's reader holding that stack; here the
+// stack goes away with the goroutine. Messages from clients are rare next to
+// the time a session sits idle, so the extra goroutine is cheap.
+func (s *session) handlePacketOffStack(p packet) error {
+	done := make(chan handled, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- handled{panicked: true, value: v}
+			}
+		}()
+		done <- handled{err: s.handlePacket(p)}
+	}()
+	h := <-done
+	if h.panicked {
+		panic(h.value) // the reader's recover closes the session
+	}
+	return h.err
+}
+
+// handled is how handlePacketOffStack's goroutine ended.
+type handled struct {
+	err      error
+	panicked bool
+	value    any
 }
 
 // readFailed closes the session after a failed read, with the reason the
