@@ -92,7 +92,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AllowedOrigins:    cfg.AllowedOrigins,
 		AllowCredentials:  cfg.AllowCredentials,
 		PerMessageDeflate: cfg.Compression,
-		Logger:            log.With("component", "engineio"),
+		// Nothing here reads the handshake's query or headers.
+		LeanHandshake: true,
+		Logger:        log.With("component", "engineio"),
 	}
 	if cfg.HandshakeRate > 0 {
 		eng.AllowRequest = newIPLimiter(cfg.HandshakeRate, cfg.HandshakeBurst).allowRequest

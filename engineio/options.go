@@ -44,6 +44,10 @@ type Options struct {
 	// PerMessageDeflate negotiates WebSocket compression. Off by default; if
 	// on, the decompressed message size is still bounded by MaxPayload.
 	PerMessageDeflate bool
+	// LeanHandshake keeps neither the query, the headers nor the URL of
+	// the handshake request: Conn.Request then has them nil and empty. A
+	// server that never reads them saves about 1 KB per session.
+	LeanHandshake bool
 	// Logger receives lifecycle events at Info, packets at Debug and dropped
 	// sessions at Warn. Default: discard.
 	Logger *slog.Logger

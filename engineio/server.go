@@ -203,6 +203,9 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 			URL:        r.RequestURI,
 		},
 	}
+	if srv.opts.LeanHandshake {
+		s.handshake.Query, s.handshake.Header, s.handshake.URL = nil, nil, ""
+	}
 	s.conn.s = s
 	s.queue = append(s.queue, packet{typ: packetOpen, data: srv.openPacket(s.id, protocol, isWS)})
 	if !isWS {

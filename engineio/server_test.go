@@ -729,3 +729,25 @@ func TestPingTimeoutRefreshedByTraffic(t *testing.T) {
 		t.Errorf("close reason %q, want %q", reason, ReasonPingTimeout)
 	}
 }
+
+// TestLeanHandshake checks that LeanHandshake drops the request's query,
+// headers and URL, keeps the rest, and that the session works as usual.
+func TestLeanHandshake(t *testing.T) {
+	t.Parallel()
+	for _, lean := range []bool{false, true} {
+		ts := newTestServer(t, &Options{LeanHandshake: lean})
+		info := ts.openPolling("EIO=4&transport=polling&x=1")
+		c := <-ts.conns
+		h := c.Request()
+		kept := h.Query != nil || h.Header != nil || h.URL != ""
+		if kept == lean || h.RemoteAddr == "" || h.Time.IsZero() {
+			t.Errorf("LeanHandshake %v: request %+v", lean, h)
+		}
+		if status, body := ts.post("EIO=4&transport=polling&sid="+info.SID, "4hello"); status != 200 || body != "ok" {
+			t.Fatalf("LeanHandshake %v: POST: %d %q", lean, status, body)
+		}
+		if status, body := ts.get("EIO=4&transport=polling&sid=" + info.SID); status != 200 || body != "4hello" {
+			t.Errorf("LeanHandshake %v: echo poll: %d %q", lean, status, body)
+		}
+	}
+}
