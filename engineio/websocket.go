@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,6 +33,14 @@ type wsConn struct {
 	c       *websocket.Conn
 	netConn net.Conn    // for write deadlines; nil if the hijack was not ours
 	cork    *corkWriter // nil if the hijack was not ours
+
+	// For waitReadable: the bufio.Reader coder/websocket reads from and
+	// the raw connection; nil if the hijack was not ours.
+	br  *bufio.Reader
+	raw syscall.RawConn
+	// closeMu keeps br.Buffered in waitReadable apart from a close
+	// handshake's reads on another goroutine.
+	closeMu sync.Mutex
 }
 
 // corkWriter sits between coder/websocket's bufio.Writer and the
@@ -217,7 +226,7 @@ func (s *session) writeLoop(ws *wsConn) {
 			graceful := s.closed && s.graceful
 			s.mu.Unlock()
 			if graceful {
-				ws.c.Close(websocket.StatusNormalClosure, "")
+				ws.closeHandshake(websocket.StatusNormalClosure, "")
 			}
 			return
 		}
@@ -261,6 +270,7 @@ type hijackWriter struct {
 	http.ResponseWriter
 	netConn net.Conn
 	cork    *corkWriter
+	br      *bufio.Reader
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -272,6 +282,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	r, w := brw.Reader, brw.Writer
 	if r.Buffered() == 0 {
 		r = bufio.NewReaderSize(conn, wsReadBufferSize)
+		h.br = r
 	}
 	if w.Buffered() == 0 {
 		h.cork = &corkWriter{conn: conn}
@@ -298,7 +309,13 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, erro
 	// Our own limit applies to each message (see readMessage); this one
 	// only stops anything beyond it, decompressed size included.
 	c.SetReadLimit(srv.opts.MaxPayload + 1)
-	return &wsConn{c: c, netConn: hw.netConn, cork: hw.cork}, nil
+	ws := &wsConn{c: c, netConn: hw.netConn, cork: hw.cork}
+	if sc, ok := hw.netConn.(syscall.Conn); ok && hw.br != nil && canPeek {
+		if raw, err := sc.SyscallConn(); err == nil {
+			ws.br, ws.raw = hw.br, raw
+		}
+	}
+	return ws, nil
 }
 
 // errTooLarge reports a message beyond MaxPayload.
@@ -334,18 +351,14 @@ func (s *session) readLoop(ws *wsConn) {
 		}
 	}()
 	for {
-		data, binary, err := readMessage(context.Background(), ws.c, s.srv.opts.MaxPayload)
-		if err != nil {
+		if err := ws.waitReadable(); err != nil {
 			s.readFailed(ws, err)
 			return
 		}
-		p, err := decodeWebSocketMessage(data, binary, s.protocol)
-		switch {
-		case err != nil:
-		case p.typ == packetMessage:
-			err = s.handlePacketOffStack(p)
-		default:
-			err = s.handlePacket(p)
+		readErr, err := s.readOneOffStack(ws)
+		if readErr != nil {
+			s.readFailed(ws, readErr)
+			return
 		}
 		if err != nil {
 			if errors.Is(err, errParse) {
@@ -361,14 +374,17 @@ func (s *session) readLoop(ws *wsConn) {
 	}
 }
 
-// handlePacketOffStack is handlePacket on a goroutine of its own, waited
-// for: the message handlers above (Socket.IO decoding, the application's
-// event handlers) may need a deep stack, and a goroutine's stack keeps its
-// largest size until a garbage collection shrinks it. Run on the reader, they
-// would leave every idle session's reader holding that stack; here the
-// stack goes away with the goroutine. Messages from clients are rare next to
-// the time a session sits idle, so the extra goroutine is cheap.
-func (s *session) handlePacketOffStack(p packet) error {
+// readOneOffStack reads one message and handles its packet, on a goroutine
+// of its own that the reader waits for. Reading through coder/websocket and
+// handling a message (Socket.IO decoding, the application's event handlers)
+// need a deeper stack than waiting does, and a goroutine's stack keeps its
+// largest size until a garbage collection shrinks it. Done on the reader,
+// they would leave every idle session's reader holding that stack; here it
+// goes away with the goroutine, and the reader, which only waits (see
+// waitReadable), keeps the smallest stack. Messages from clients are rare
+// next to the time a session sits idle, so the extra goroutine is cheap.
+// It returns the read error, or else the error of handlePacket.
+func (s *session) readOneOffStack(ws *wsConn) (readErr, err error) {
 	done := make(chan handled, 1)
 	go func() {
 		defer func() {
@@ -376,20 +392,60 @@ func (s *session) handlePacketOffStack(p packet) error {
 				done <- handled{panicked: true, value: v}
 			}
 		}()
-		done <- handled{err: s.handlePacket(p)}
+		data, binary, err := readMessage(context.Background(), ws.c, s.srv.opts.MaxPayload)
+		if err != nil {
+			done <- handled{readErr: err}
+			return
+		}
+		p, err := decodeWebSocketMessage(data, binary, s.protocol)
+		if err == nil {
+			err = s.handlePacket(p)
+		}
+		done <- handled{err: err}
 	}()
 	h := <-done
 	if h.panicked {
 		panic(h.value) // the reader's recover closes the session
 	}
-	return h.err
+	return h.readErr, h.err
 }
 
-// handled is how handlePacketOffStack's goroutine ended.
+// handled is how readOneOffStack's goroutine ended.
 type handled struct {
+	readErr  error
 	err      error
 	panicked bool
 	value    any
+}
+
+// waitReadable parks the reader until its connection has data (or an error
+// or end of file) to read, in as few stack frames as it can: a readable byte
+// buffered in coder/websocket's bufio.Reader, or one the kernel holds (seen
+// by peeking, without taking it). Without the raw connection it returns at
+// once and the read itself waits.
+func (ws *wsConn) waitReadable() error {
+	if ws.raw == nil || ws.br == nil {
+		return nil
+	}
+	ws.closeMu.Lock()
+	n := ws.br.Buffered()
+	ws.closeMu.Unlock()
+	if n > 0 {
+		return nil
+	}
+	if err := ws.raw.Read(peekReadable); err != nil {
+		return fmt.Errorf("engineio: wait for websocket data: %w", err)
+	}
+	return nil
+}
+
+// closeHandshake closes ws with a close handshake from a goroutine other
+// than its reader: coder/websocket then reads the reply from the bufio.Reader
+// that waitReadable looks at.
+func (ws *wsConn) closeHandshake(code websocket.StatusCode, reason string) {
+	ws.closeMu.Lock()
+	defer ws.closeMu.Unlock()
+	ws.c.Close(code, reason)
 }
 
 // readFailed closes the session after a failed read, with the reason the
