@@ -136,6 +136,15 @@ func (ws *wsConn) drop() {
 	}
 }
 
+// needsCork reports whether writing batch through the small bufio.Writer
+// would take more than one write: several packets, or one whose frame does
+// not fit the buffer (the buffer would be flushed with the frame header and
+// part of the data, and the rest written after it).
+func needsCork(batch []packet) bool {
+	const frameOverhead = 1 + 10 // type byte, longest server frame header
+	return len(batch) > 1 || (len(batch) == 1 && len(batch[0].data)+frameOverhead > wsWriteBufferSize)
+}
+
 // writePacket writes one packet as one WebSocket message; scratch is a
 // reusable buffer and is returned, maybe grown.
 func (ws *wsConn) writePacket(ctx context.Context, p packet, protocol int, scratch []byte) ([]byte, error) {
@@ -234,7 +243,7 @@ func (s *session) writeLoop(ws *wsConn) {
 		s.mu.Unlock()
 
 		ctx, cancel := ws.writeContext()
-		corked := len(batch) > 1 && ws.cork != nil
+		corked := ws.cork != nil && needsCork(batch)
 		if corked {
 			ws.cork.setCorked()
 		}
