@@ -15,11 +15,11 @@ func TestNeedsCork(t *testing.T) {
 		batch []packet
 		want  bool
 	}{
-		{"one small packet", []packet{msg(100)}, false},
+		{"one packet that fits with its header", []packet{msg(wsWriteBufferSize - 12)}, false},
 		{"one packet filling the buffer", []packet{msg(wsWriteBufferSize - 11)}, false},
 		{"one packet a byte over the buffer", []packet{msg(wsWriteBufferSize - 10)}, true},
 		{"one typical notification of 1.2 KB", []packet{msg(1200)}, true},
-		{"two small packets", []packet{msg(10), msg(10)}, true},
+		{"two tiny packets", []packet{msg(1), msg(1)}, true},
 		{"nothing", nil, false},
 	}
 	for _, tt := range tests {

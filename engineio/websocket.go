@@ -17,11 +17,13 @@ import (
 )
 
 // Buffer sizes handed to coder/websocket for each connection. net/http's
-// own buffers are 4 KB each; an idle session needs far less, and larger
-// messages bypass bufio anyway.
+// own buffers are 4 KB each; an idle session needs far less. The write
+// buffer only has to hold a frame header: the writer corks every batch, so
+// frames collect in a pooled buffer while they are written, and no session
+// keeps a write buffer of its own while idle.
 const (
 	wsReadBufferSize  = 256
-	wsWriteBufferSize = 512
+	wsWriteBufferSize = 16
 )
 
 // writeTimeout bounds every write to a client: a WebSocket batch or a
@@ -127,7 +129,9 @@ func (w *corkWriter) flushLocked() error {
 	return err
 }
 
-var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, maxCorked); return &b }}
+// corkPool buffers start small and grow with what a batch needs, so a
+// writer blocked on a slow client holds little more than its batch.
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
