@@ -22,25 +22,7 @@ runs=${RUNS:-3}
 cases=${CASES:-"idle push1 push10 fanout latency"}
 out=${BENCH_OUT:-$(mktemp -d -t bench.XXXXXX)}
 mkdir -p "$out"
-bin=$(mktemp -d -t bench-bin.XXXXXX)
-pidfile="$bin/server.pid"
-bench_pid=""
-
-cleanup() {
-	if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
-		kill "$bench_pid" 2>/dev/null || true
-		wait "$bench_pid" 2>/dev/null || true
-	fi
-	if [ -s "$pidfile" ]; then
-		# bench started the server in its own process group.
-		kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
-		sleep 1
-		kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null || true
-	fi
-	rm -rf "$bin"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. scripts/lib.sh bench
 
 if [ -n "${BENCH_NICE:-}" ]; then
 	renice -n "$BENCH_NICE" -p $$ >/dev/null

@@ -18,24 +18,7 @@ duration=${SOAK_DURATION:-3m}
 sessions=${SOAK_SESSIONS:-2000}
 churn=${SOAK_CHURN:-100}
 rate=${SOAK_RATE:-200}
-bin=$(mktemp -d -t soak-bin.XXXXXX)
-pidfile="$bin/server.pid"
-bench_pid=""
-
-cleanup() {
-	if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
-		kill "$bench_pid" 2>/dev/null || true
-		wait "$bench_pid" 2>/dev/null || true
-	fi
-	if [ -s "$pidfile" ]; then
-		kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || true
-		sleep 1
-		kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null || true
-	fi
-	rm -rf "$bin"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. scripts/lib.sh soak
 
 echo "== build"
 go build -o "$bin/notification-server" .
