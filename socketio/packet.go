@@ -182,21 +182,10 @@ func checkPayload(p Packet, maxDepth int) error {
 // "[[[[..." costs one linear scan.
 func checkDepth(b []byte, max int) error {
 	depth := 0
-	inString := false
 	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+		switch b[i] {
 		case '"':
-			inString = true
+			i = closingQuote(b, i)
 		case '[', '{':
 			depth++
 			if depth > max {
@@ -207,6 +196,20 @@ func checkDepth(b []byte, max int) error {
 		}
 	}
 	return nil
+}
+
+// closingQuote returns the index of the quote that closes the JSON string
+// opening at b[i], or len(b) if the string is not closed.
+func closingQuote(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(b)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -262,22 +265,11 @@ func splitArrayInto(out []json.RawMessage, data []byte, max int) []json.RawMessa
 	}
 	i++
 	depth := 0
-	inString := false
 	start := i
 	for ; i < len(data); i++ {
-		c := data[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+		switch data[i] {
 		case '"':
-			inString = true
+			i = closingQuote(data, i)
 		case '[', '{':
 			depth++
 		case ']', '}':
