@@ -54,7 +54,17 @@ func (s *Server) onEngineConnection(c *engineio.Conn) {
 		cl.guard(func() { cl.connect("/", nil, nil) })
 		return
 	}
-	cl.connectTimer = time.AfterFunc(s.opts.ConnectTimeout, cl.onConnectTimeout)
+	cl.armConnectTimeout()
+}
+
+// armConnectTimeout closes the session if it has no namespace when
+// Options.ConnectTimeout has passed, unless a CONNECT arrives first.
+func (c *client) armConnectTimeout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed && c.connectTimer == nil {
+		c.connectTimer = time.AfterFunc(c.server.opts.ConnectTimeout, c.onConnectTimeout)
+	}
 }
 
 func (c *client) onConnectTimeout() {
@@ -155,8 +165,13 @@ func (c *client) dispatch(p Packet, atts [][]byte) error {
 	}
 	switch p.Type {
 	case PacketDisconnect:
-		c.remove(sock)
+		last := c.remove(sock)
 		sock.closed(ReasonClientDisconnect)
+		if last {
+			// A session left with no namespace would hold its slot
+			// forever: it gets the connect timeout again.
+			c.armConnectTimeout()
+		}
 	case PacketEvent, PacketBinaryEvent:
 		sock.onEvent(p, atts)
 	case PacketAck, PacketBinaryAck:
@@ -242,10 +257,9 @@ func (c *client) send(pkt []byte, atts [][]byte) error {
 	return nil
 }
 
+// sendFailed wraps a send error. A full queue is logged once, by engineio,
+// which closes the session.
 func (c *client) sendFailed(err error) error {
-	if errors.Is(err, engineio.ErrQueueFull) {
-		c.server.logger.Warn("socketio: outbound queue full, session closed", "sid", shortID(c.conn.ID()))
-	}
 	return fmt.Errorf("socketio: send: %w", err)
 }
 
@@ -295,9 +309,6 @@ func (c *client) onClose(reason string) {
 			c.server.logger.Error("socketio: panic in disconnect handler", "sid", shortID(c.conn.ID()), "panic", r)
 		}
 	}()
-	if reason == engineio.ReasonQueueOverflow {
-		c.server.logger.Warn("socketio: session too slow, disconnected", "sid", shortID(c.conn.ID()), "reason", reason)
-	}
 	c.closeSockets(reason)
 }
 

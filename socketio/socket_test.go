@@ -406,6 +406,14 @@ func TestConnectTimeout(t *testing.T) {
 	if got := c.readText(); !strings.HasPrefix(got, "4/nope,") {
 		t.Errorf("session closed by the connect timeout after CONNECT: %q", got)
 	}
+	// A session that leaves its last namespace gets the timeout again,
+	// instead of holding its place forever.
+	c.send("1")
+	start = time.Now()
+	c.expectClosed()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closed %v after leaving its last namespace, want about 200ms", d)
+	}
 }
 
 // TestQueueOverflow fills the queue of a polling session that never polls:
