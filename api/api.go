@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -100,7 +99,7 @@ func New(opts *Options) (*API, error) {
 		a.version = "dev"
 	}
 	if a.log == nil {
-		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.sockets != nil {
 		a.sockets.Of("/").OnConnection(a.onSocket)

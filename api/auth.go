@@ -21,7 +21,8 @@ func (a *API) auth(next http.Handler) http.Handler {
 }
 
 func requestToken(r *http.Request) string {
-	if t := r.Header.Get("X-AUTH-TOKEN"); t != "" {
+	// The canonical form of X-AUTH-TOKEN: Get need not rebuild the key.
+	if t := r.Header.Get("X-Auth-Token"); t != "" {
 		return t
 	}
 	h := r.Header.Get("Authorization")

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -206,8 +206,10 @@ func isFormContentType(contentType string) bool {
 	if contentType == "" || contentType == "application/json" {
 		return false
 	}
-	mt, _, _ := mime.ParseMediaType(contentType)
-	return mt == "application/x-www-form-urlencoded"
+	// Only the media type matters; mime.ParseMediaType would also build a
+	// map of the parameters (charset) on every push.
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded")
 }
 
 // jsonMessage returns the raw value of the "message" member of a JSON

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,7 +67,7 @@ func (o *Options) withDefaults() Options {
 		out.MaxJSONDepth = 32
 	}
 	if out.Logger == nil {
-		out.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		out.Logger = slog.New(slog.DiscardHandler)
 	}
 	if out.Engine.Logger == nil {
 		out.Engine.Logger = out.Logger
