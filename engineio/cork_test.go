@@ -28,3 +28,40 @@ func TestNeedsCork(t *testing.T) {
 		}
 	}
 }
+
+// countingConn records each write it is given.
+type countingConn struct {
+	deadlineConn
+	writes [][]byte
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// TestCorkWriterLargeWrittenThrough checks that a corked writer neither
+// copies nor holds a large packet: it leaves with what was collected before
+// it, in order, and the writer keeps no buffer afterwards.
+func TestCorkWriterLargeWrittenThrough(t *testing.T) {
+	t.Parallel()
+	c := &countingConn{}
+	w := &corkWriter{conn: c}
+	w.setCorked()
+	large := bytes.Repeat([]byte("L"), largePacket)
+	for _, p := range [][]byte{[]byte("head"), large} {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.buf != nil {
+		t.Errorf("corked writer holds %d bytes after a large packet", len(*w.buf))
+	}
+	if err := w.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	got := bytes.Join(c.writes, nil)
+	if want := append([]byte("head"), large...); !bytes.Equal(got, want) {
+		t.Errorf("wrote %d bytes, want head then the large packet (%d bytes)", len(got), len(want))
+	}
+}

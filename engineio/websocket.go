@@ -67,13 +67,22 @@ type corkWriter struct {
 
 // writeLocked writes p to the connection within the deadline.
 func (w *corkWriter) writeLocked(p []byte) (int, error) {
+	if err := w.deadlineLocked(); err != nil {
+		return 0, err
+	}
+	return w.conn.Write(p)
+}
+
+// deadlineLocked makes sure the write deadline is at least writeTimeout/2
+// away.
+func (w *corkWriter) deadlineLocked() error {
 	if now := time.Now(); w.deadline.Sub(now) < writeTimeout/2 {
 		w.deadline = now.Add(writeTimeout)
 		if err := w.conn.SetWriteDeadline(w.deadline); err != nil {
-			return 0, fmt.Errorf("engineio: set write deadline: %w", err)
+			return fmt.Errorf("engineio: set write deadline: %w", err)
 		}
 	}
-	return w.conn.Write(p)
+	return nil
 }
 
 // maxCorked is how much a corked writer holds before writing through.
@@ -85,18 +94,38 @@ func (w *corkWriter) Write(p []byte) (int, error) {
 	if !w.corked {
 		return w.writeLocked(p)
 	}
+	if len(p) >= largePacket {
+		// Large data (a packet fanned out to many sessions) is written
+		// where it lies, in one writev with what was collected before it,
+		// never copied into this session's buffer.
+		return w.writeThroughLocked(p)
+	}
 	if w.buf != nil && len(*w.buf)+len(p) > maxCorked {
 		if err := w.flushLocked(); err != nil {
 			return 0, err
 		}
 	}
-	if len(p) > maxCorked {
-		return w.writeLocked(p)
-	}
 	if w.buf == nil {
 		w.buf = corkPool.Get().(*[]byte)
 	}
 	*w.buf = append(*w.buf, p...)
+	return len(p), nil
+}
+
+// writeThroughLocked writes what was collected, then p, in one writev.
+func (w *corkWriter) writeThroughLocked(p []byte) (int, error) {
+	if w.buf == nil {
+		return w.writeLocked(p)
+	}
+	if err := w.deadlineLocked(); err != nil {
+		return 0, err
+	}
+	bufs := net.Buffers{*w.buf, p}
+	_, err := bufs.WriteTo(w.conn)
+	w.releaseLocked()
+	if err != nil {
+		return 0, err
+	}
 	return len(p), nil
 }
 
@@ -118,15 +147,19 @@ func (w *corkWriter) flushLocked() error {
 	if w.buf == nil {
 		return nil
 	}
-	b := *w.buf
 	var err error
-	if len(b) > 0 {
-		_, err = w.writeLocked(b)
+	if len(*w.buf) > 0 {
+		_, err = w.writeLocked(*w.buf)
 	}
-	*w.buf = b[:0]
+	w.releaseLocked()
+	return err
+}
+
+// releaseLocked returns the collecting buffer to the pool.
+func (w *corkWriter) releaseLocked() {
+	*w.buf = (*w.buf)[:0]
 	corkPool.Put(w.buf)
 	w.buf = nil
-	return err
 }
 
 // corkPool buffers start small and grow with what a batch needs, so a
