@@ -84,21 +84,22 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	for {
 		s.mu.Lock()
 		switch {
+		// Upgraded: the queue is the WebSocket writer's alone.
+		case s.ws != nil && graceLeft:
+			s.mu.Unlock()
+			s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+			return
+		case s.ws != nil:
+			s.mu.Unlock()
+			s.writePoll(w, r, []packet{{typ: packetNoop}})
+			return
 		case len(s.queue) > 0:
 			batch := s.takeQueueLocked()
 			s.mu.Unlock()
 			s.writePoll(w, r, batch)
 			s.recycle(batch)
 			return
-		case s.closed:
-			s.mu.Unlock()
-			s.writePoll(w, r, []packet{{typ: packetNoop}})
-			return
-		case s.ws != nil && graceLeft:
-			s.mu.Unlock()
-			s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
-			return
-		case s.ws != nil, s.probed && !graceLeft:
+		case s.closed, s.probed && !graceLeft:
 			s.mu.Unlock()
 			s.writePoll(w, r, []packet{{typ: packetNoop}})
 			return

@@ -113,8 +113,13 @@ func (s *session) kickLocked() {
 		go s.writeLoop(ws)
 		return
 	}
+	upgraded := s.ws != nil
 	s.mu.Unlock()
-	s.wake()
+	// Once upgraded, the WebSocket writer is the queue's only drainer: a
+	// poll still waiting must not take packets meant for it.
+	if !upgraded {
+		s.wake()
+	}
 }
 
 func (s *session) wake() {
