@@ -37,8 +37,7 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		s.close(ReasonPingTimeout, false)
 	}
 	s.mu.Lock()
-	switch {
-	case s.closed && s.lingering:
+	if s.closed && s.lingering {
 		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 		s.endLinger()
@@ -47,26 +46,12 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writePoll(w, r, batch)
 		return
-	case s.closed:
-		s.mu.Unlock()
-		s.srv.writeError(w, r, http.StatusBadRequest, errUnknownSID)
-		return
-	case s.ws != nil:
-		s.mu.Unlock()
-		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
-		return
-	case s.polling:
-		// A second poll while one is waiting: the reference server treats
-		// it as an attack or a broken client and ends the session. The
-		// first poll gets the close packet.
-		s.mu.Unlock()
-		s.close(ReasonTransportError, true)
-		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+	}
+	graceLeft := s.probed || s.probe != nil
+	if !s.claimLocked(w, r, &s.polling) {
 		return
 	}
-	s.polling = true
-	graceLeft := s.probed || s.probe != nil
-	s.mu.Unlock()
+	defer s.release(&s.polling)
 	// A long poll outlives any http.Server ReadTimeout shorter than the
 	// heartbeat, whose expiry would cancel the request: a GET has no body
 	// left to read, and net/http sets the next request's deadline itself.
@@ -77,9 +62,6 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		if timer != nil {
 			timer.Stop()
 		}
-		s.mu.Lock()
-		s.polling = false
-		s.mu.Unlock()
 	}()
 	for {
 		s.mu.Lock()
@@ -171,31 +153,47 @@ func (s *session) writePoll(w http.ResponseWriter, r *http.Request, batch []pack
 	}
 }
 
-// post serves a polling POST: the client's packets, delivered in order.
-func (s *session) post(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
+// claimLocked takes one of the session's polling slots (s.polling for the
+// GET, s.posting for the POST) for this request and unlocks s.mu. It answers
+// 400 and reports false when the session is gone or upgraded, or when that
+// slot is taken: a second concurrent request of one kind is a broken client
+// or an attack, and, as with the reference server, ends the session (a
+// waiting poll gets the close packet).
+func (s *session) claimLocked(w http.ResponseWriter, r *http.Request, busy *bool) bool {
 	switch {
 	case s.closed:
 		s.mu.Unlock()
 		s.srv.writeError(w, r, http.StatusBadRequest, errUnknownSID)
-		return
+		return false
 	case s.ws != nil:
 		s.mu.Unlock()
 		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
-		return
-	case s.posting:
+		return false
+	case *busy:
 		s.mu.Unlock()
 		s.close(ReasonTransportError, true)
 		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return false
+	}
+	*busy = true
+	s.mu.Unlock()
+	return true
+}
+
+// release frees the polling slot claimLocked took.
+func (s *session) release(busy *bool) {
+	s.mu.Lock()
+	*busy = false
+	s.mu.Unlock()
+}
+
+// post serves a polling POST: the client's packets, delivered in order.
+func (s *session) post(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if !s.claimLocked(w, r, &s.posting) {
 		return
 	}
-	s.posting = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.posting = false
-		s.mu.Unlock()
-	}()
+	defer s.release(&s.posting)
 
 	max := s.srv.opts.MaxPayload
 	if r.ContentLength > max {
