@@ -2,7 +2,9 @@ package registry
 
 import (
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 )
 
 // nopSession accepts every packet and does nothing, so benchmarks measure
@@ -36,7 +38,7 @@ func BenchmarkPushOneSession(b *testing.B) {
 }
 
 func BenchmarkPushFanOut(b *testing.B) {
-	for _, n := range []int{10, 64} {
+	for _, n := range []int{1, 10, 64, 5000} {
 		b.Run(fmt.Sprint(n, "sessions"), func(b *testing.B) {
 			r := newRegistry(b, Options{MaxPendingPerUser: n, MaxSessionsPerUser: n})
 			for i := range n {
@@ -86,6 +88,57 @@ func BenchmarkRegisterBindUnbind(b *testing.B) {
 		_ = r.Register(user, "c")
 		_ = r.Bind(user, "c", s)
 		r.Unbind(user, "c", s)
+		i++
+	}
+}
+
+// spinSession stands in for a session whose Emit writes its frame inline:
+// each Emit busy-waits for d, as a non-blocking write syscall would take.
+type spinSession struct{ d time.Duration }
+
+func (s *spinSession) Emit([]byte) error {
+	for start := time.Now(); time.Since(start) < s.d; {
+	}
+	return nil
+}
+
+func (s *spinSession) Close(string) {}
+
+// BenchmarkRegisterDuringFanOut measures Register on a shard where another
+// goroutine keeps fanning out to a user with 5,000 sessions whose Emit takes
+// about a microsecond each: how long a connection id registration waits
+// behind a slow fan-out to another user of the same shard.
+func BenchmarkRegisterDuringFanOut(b *testing.B) {
+	const n = 5000
+	r := newRegistry(b, Options{Shards: 1, MaxPendingPerUser: n, MaxSessionsPerUser: n})
+	for i := range n {
+		id := fmt.Sprint("c", i)
+		mustRegister(b, r, "crowd", id)
+		mustBind(b, r, "crowd", id, &spinSession{d: time.Microsecond})
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		packet := []byte(`42["message",{"title":"hello"}]`)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.Push("crowd", packet)
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = fmt.Sprint("c", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_ = r.Register("other", ids[i%len(ids)])
 		i++
 	}
 }
