@@ -13,6 +13,8 @@
 // from then on every Push for the user is enqueued to that session. When the
 // client disconnects the session is unbound at once (Unbind), but the
 // connection id stays registered so that a reconnecting client can bind again.
+// A session is live at most once per user: binding it with another id of the
+// same user moves it there in one step.
 //
 // A connection id expires TTL after its last use: registering it again,
 // binding a session with it and unbinding that session all count as use, and
@@ -32,12 +34,15 @@
 //
 // All methods are safe for concurrent use. Users are spread over a power of
 // two of shards by the FNV-1a hash of the user id, each shard with its own
-// lock. A push takes one shard read lock plus the user's push lock, so pushes
-// to one user are enqueued to all its sessions in one order, while pushes to
-// other users proceed in parallel. Session.Emit is called under those locks
-// and must only enqueue, never block; Session.Close is always called with no
-// lock held. A janitor goroutine expires connection ids one shard at a time
-// until Close.
+// lock. A user's live sessions are an immutable list that Bind and Unbind
+// replace (copy on write) under the shard's write lock. A push takes the
+// shard's read lock only to find the user, then the user's push lock, loads
+// the list and fans out to it with no shard lock held: pushes to one user
+// reach all its sessions in one order, pushes to other users proceed in
+// parallel, and Register, Bind and Unbind never wait for a fan-out, however
+// slow Session.Emit is. Push documents why no push is lost, doubled or
+// reordered. Session.Close is always called with no lock held. A janitor
+// goroutine expires connection ids one shard at a time until Close.
 //
 // Left out for now: delivery receipts (acks), per-user inboxes for offline
 // users and state shared between nodes. Session is kept small so that an

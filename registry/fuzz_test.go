@@ -68,8 +68,20 @@ func (m *model) bind(u, c string, s Session) error {
 		return ErrNotRegistered
 	case e.session == s:
 		return nil
-	case e.session == nil && m.count(u, true) >= m.maxLive:
+	}
+	// A session is live at most once per user: binding it with another id
+	// of the same user moves it.
+	var from *modelEntry
+	for k, o := range m.entries {
+		if k[0] == u && o.session == s {
+			from = o
+		}
+	}
+	if e.session == nil && from == nil && m.count(u, true) >= m.maxLive {
 		return ErrTooManySessions
+	}
+	if from != nil {
+		from.session, from.expires = nil, m.now+m.ttl
 	}
 	e.session = s
 	return nil

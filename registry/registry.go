@@ -10,9 +10,12 @@ import (
 
 // Session is one live client connection as the registry sees it.
 type Session interface {
-	// Emit enqueues an encoded packet for the client. It must not block:
-	// it is called while registry locks are held. An error means the
-	// session is gone or cannot keep up; the registry then drops it.
+	// Emit enqueues or writes an encoded packet for the client. It is
+	// called with the user's push lock held (no shard lock), so it must not
+	// block for long, since every other push to the same user waits, and
+	// must not push to the same user; it may call Bind or Unbind. An error
+	// means the session is gone or cannot keep up; the registry then drops
+	// it.
 	Emit(packet []byte) error
 	// Close disconnects the client. It is called with no registry lock
 	// held, when a newer session replaces this one or Emit failed.

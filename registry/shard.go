@@ -1,10 +1,13 @@
 package registry
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // shard holds the users whose id hashes to it. mu guards users and
-// everything reachable from it, except that pushes, which only read, hold mu
-// for reading plus the user's pushMu.
+// everything reachable from it, except a user's live list, which writers
+// replace under mu and pushes load under the user's pushMu (see Push).
 type shard struct {
 	mu    sync.RWMutex
 	users map[string]*user
@@ -13,11 +16,17 @@ type shard struct {
 // user is one user's registered connection ids and live sessions. A user
 // with neither is removed from its shard.
 type user struct {
-	// pushMu serialises pushes to this user, which hold only the shard's
-	// read lock, so every session sees the pushes in one order.
+	// pushMu serialises pushes to this user, so every session sees the
+	// pushes in one order. It is held for a whole fan-out, never together
+	// with the shard lock: a push takes it after releasing the shard's
+	// read lock, and writers never wait for it (removeUser only tries it).
 	pushMu sync.Mutex
-	ids    map[string]*conn
-	live   []binding // the sessions of ids, in bind order, for fan-out
+	// live is the sessions of ids, in bind order, for fan-out: nil or a
+	// non-empty list that is never modified once stored. Writers build a
+	// new list and store it while holding the shard's write lock; a push
+	// loads it once while holding pushMu and fans out to that snapshot.
+	live atomic.Pointer[[]binding]
+	ids  map[string]*conn
 }
 
 // conn is one registered connection id.
@@ -29,6 +38,93 @@ type conn struct {
 type binding struct {
 	connID  string
 	session Session
+}
+
+// sessions returns the user's live list, nil when it has none. Writers call
+// it under the shard's write lock, readers under its read lock or pushMu.
+func (u *user) sessions() []binding {
+	if p := u.live.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setSessions stores list, a slice nobody else holds, as the live list.
+// The caller holds the shard's write lock.
+func (u *user) setSessions(list []binding) {
+	if len(list) == 0 {
+		u.live.Store(nil)
+		return
+	}
+	u.live.Store(&list)
+}
+
+// withSession returns a copy of the live list with b added, or with b's
+// session in the place of the one bound with b.connID if there is one. If
+// moveFrom is not empty, b takes the place of the binding of moveFrom
+// instead (the same session moving to another connection id), so that the
+// copy holds b once.
+func (u *user) withSession(b binding, moveFrom string) []binding {
+	old := u.sessions()
+	list := make([]binding, 0, len(old)+1)
+	placed := false
+	for _, x := range old {
+		if x.connID == b.connID || x.connID == moveFrom {
+			if !placed {
+				list = append(list, b)
+				placed = true
+			}
+			continue
+		}
+		list = append(list, x)
+	}
+	if !placed {
+		list = append(list, b)
+	}
+	return list
+}
+
+// withoutSession returns a copy of the live list without the binding of
+// connID.
+func (u *user) withoutSession(connID string) []binding {
+	old := u.sessions()
+	list := make([]binding, 0, len(old))
+	for _, x := range old {
+		if x.connID != connID {
+			list = append(list, x)
+		}
+	}
+	return list
+}
+
+// removeIfEmpty removes u from the shard if it has no connection id left
+// (and so no live session). The caller holds the shard's write lock. A user
+// whose pushMu is held is left for the janitor's next pass: a push that is
+// still fanning out to a snapshot of its sessions must finish before
+// another user value for the same id can exist, or pushes to the same user
+// could run on two push locks at once and reach a session out of order.
+// TryLock never waits, so a slow fan-out never stalls the shard.
+func (sh *shard) removeIfEmpty(userID string, u *user) {
+	if len(u.ids) != 0 || !u.pushMu.TryLock() {
+		return
+	}
+	delete(sh.users, userID)
+	u.pushMu.Unlock()
+}
+
+// countSessions updates the counters after a user's live list went from
+// before to after sessions.
+func (r *Registry) countSessions(before, after int) {
+	if before == after {
+		return
+	}
+	r.sessions.Add(int64(after - before))
+	switch {
+	case before == 0:
+		r.users.Add(1)
+	case after == 0:
+		r.users.Add(-1)
+	}
 }
 
 // Register records connID as a connection id of userID, or refreshes its
@@ -88,12 +184,16 @@ func (u *user) evictOldest() bool {
 // Bind makes s a live session of userID if connID is registered for exactly
 // that user and has not expired. A session already bound with connID is
 // replaced and closed (after the lock is released). Binding s again with the
-// same id is a no-op. Session values must be comparable (pointers, typically).
+// same id is a no-op. A session is live at most once per user: if s is
+// bound with another connection id of userID, it moves to connID in one
+// step (no push reaches it twice or misses it), and the id it leaves stays
+// registered for TTL from now, as after Unbind. Session values must be
+// comparable (pointers, typically).
 func (r *Registry) Bind(userID, connID string, s Session) error {
 	if userID == "" || connID == "" {
 		return ErrInvalid
 	}
-	now := r.opts.Now().UnixNano()
+	now := r.opts.Now()
 	sh := r.shardFor(userID)
 	sh.mu.Lock()
 	u := sh.users[userID]
@@ -105,39 +205,40 @@ func (r *Registry) Bind(userID, connID string, s Session) error {
 		sh.mu.Unlock()
 		return ErrNotRegistered
 	}
-	if c.session == nil && c.expires <= now {
+	if c.session == nil && c.expires <= now.UnixNano() {
 		delete(u.ids, connID)
 		r.pending.Add(-1)
 		r.expired.Add(1)
-		if len(u.ids) == 0 {
-			delete(sh.users, userID)
-		}
+		sh.removeIfEmpty(userID, u)
 		sh.mu.Unlock()
 		return ErrNotRegistered
 	}
 	old := c.session
-	switch {
-	case old == s:
+	if old == s {
 		sh.mu.Unlock()
 		return nil
-	case old == nil:
-		if len(u.live) >= r.opts.MaxSessionsPerUser {
-			sh.mu.Unlock()
-			return ErrTooManySessions
-		}
-		u.live = append(u.live, binding{connID: connID, session: s})
-		if r.sessions.Add(1); len(u.live) == 1 {
-			r.users.Add(1)
-		}
-	default:
-		for i := range u.live {
-			if u.live[i].connID == connID {
-				u.live[i].session = s
-				break
-			}
+	}
+	live := u.sessions()
+	moveFrom := ""
+	for _, b := range live {
+		if b.session == s {
+			moveFrom = b.connID
+			break
 		}
 	}
+	if old == nil && moveFrom == "" && len(live) >= r.opts.MaxSessionsPerUser {
+		sh.mu.Unlock()
+		return ErrTooManySessions
+	}
+	list := u.withSession(binding{connID: connID, session: s}, moveFrom)
+	u.setSessions(list)
 	c.session = s
+	if moveFrom != "" {
+		from := u.ids[moveFrom]
+		from.session = nil
+		from.expires = now.Add(r.opts.TTL).UnixNano()
+	}
+	r.countSessions(len(live), len(list))
 	sh.mu.Unlock()
 	if old != nil {
 		old.Close(ReasonReplaced)
@@ -148,6 +249,10 @@ func (r *Registry) Bind(userID, connID string, s Session) error {
 // Unbind removes s from the live sessions of userID if it is still the
 // session bound with connID, and reports whether it was. The connection id
 // stays registered for TTL from now so that the client can reconnect.
+//
+// No push that starts after Unbind returns reaches s. Unbind does not wait
+// for a fan-out already in progress, which may still hand s the packet it
+// is sending (s was live when that push started).
 func (r *Registry) Unbind(userID, connID string, s Session) bool {
 	expires := r.opts.Now().Add(r.opts.TTL).UnixNano()
 	sh := r.shardFor(userID)
@@ -163,48 +268,89 @@ func (r *Registry) Unbind(userID, connID string, s Session) bool {
 	}
 	c.session = nil
 	c.expires = expires
-	for i := range u.live {
-		if u.live[i].connID == connID {
-			last := len(u.live) - 1
-			u.live[i] = u.live[last]
-			u.live[last] = binding{}
-			u.live = u.live[:last]
-			break
+	before := len(u.sessions())
+	list := u.withoutSession(connID)
+	u.setSessions(list)
+	r.countSessions(before, len(list))
+	return true
+}
+
+// drop unbinds s from userID whatever connection id it is bound with, and
+// reports whether it was bound. Push calls it for a session whose Emit
+// failed: the session may have moved to another id of the user meanwhile.
+func (r *Registry) drop(userID string, s Session) bool {
+	sh := r.shardFor(userID)
+	sh.mu.RLock()
+	connID := ""
+	if u := sh.users[userID]; u != nil {
+		for _, b := range u.sessions() {
+			if b.session == s {
+				connID = b.connID
+				break
+			}
 		}
 	}
-	if r.sessions.Add(-1); len(u.live) == 0 {
-		r.users.Add(-1)
-	}
-	return true
+	sh.mu.RUnlock()
+	return connID != "" && r.Unbind(userID, connID, s)
 }
 
 // Push enqueues packet to every live session of userID and returns how many
 // accepted it. The same slice is handed to every session, which must not
-// modify it. Pushes to one user reach all its sessions in the same order.
-// Sessions whose Emit fails are unbound and closed.
+// modify it. Sessions whose Emit fails are unbound and closed, with no lock
+// held; one that was unbound or replaced meanwhile is left to whoever did
+// that (a replacing Bind closes it already).
+//
+// Pushes to one user reach all its sessions in one order; a session bound
+// before Push starts gets the packet, and one unbound or replaced before it
+// starts does not. Push holds the shard's read lock only to find the user,
+// and the user's push lock during the fan-out, so Register, Bind, Unbind
+// and pushes to other users of the shard never wait for a slow fan-out.
+//
+// Why that keeps the guarantees: writers never modify a published live list;
+// they store a new one under the shard's write lock. A push loads the list
+// once, after taking the user's push lock, and fans out to that snapshot.
+//   - Order: pushes to a user hold its push lock one at a time, so there is
+//     one sequence of fan-outs and every session receives a subsequence of
+//     it. Only one user value exists per id while any fan-out to it runs
+//     (removeIfEmpty), so there is only one push lock per user.
+//   - No miss: a Bind that returned before Push started stored a list with
+//     its session; Push finds the same user value (a user with a live
+//     session is never removed) and loads at least that list.
+//   - No double: a snapshot holds each session once (Bind moves a session
+//     instead of binding it twice), and a Bind or Unbind that lands during a
+//     fan-out changes only the list the next push loads, which takes the
+//     push lock after this fan-out ends. A session bound meanwhile thus gets
+//     none of this push and all of the next; one unbound meanwhile may get
+//     this push but none after.
+//   - Unbind and replace: their list is stored before they return, so a push
+//     that starts later cannot load a list holding the old session.
 func (r *Registry) Push(userID string, packet []byte) int {
 	sh := r.shardFor(userID)
 	sh.mu.RLock()
 	u := sh.users[userID]
-	if u == nil || len(u.live) == 0 {
+	if u == nil || u.live.Load() == nil {
 		sh.mu.RUnlock()
 		return 0
 	}
-	n := 0
-	var failed []binding
+	sh.mu.RUnlock()
+	// The push lock is taken after the shard's read lock is released:
+	// waiting for another fan-out while holding it would stall a writer
+	// waiting for the shard, and with it every reader of the shard.
 	u.pushMu.Lock()
-	for _, b := range u.live {
+	n := 0
+	var failed []Session
+	for _, b := range u.sessions() {
 		if err := b.session.Emit(packet); err != nil {
-			failed = append(failed, b)
+			failed = append(failed, b.session)
 			continue
 		}
 		n++
 	}
 	u.pushMu.Unlock()
-	sh.mu.RUnlock()
-	for _, b := range failed {
-		r.Unbind(userID, b.connID, b.session)
-		b.session.Close(ReasonEmitError)
+	for _, s := range failed {
+		if r.drop(userID, s) {
+			s.Close(ReasonEmitError)
+		}
 	}
 	return n
 }
@@ -215,7 +361,7 @@ func (r *Registry) Sessions(userID string) int {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if u := sh.users[userID]; u != nil {
-		return len(u.live)
+		return len(u.sessions())
 	}
 	return 0
 }
@@ -233,8 +379,6 @@ func (sh *shard) expire(r *Registry, now int64) {
 				r.expired.Add(1)
 			}
 		}
-		if len(u.ids) == 0 {
-			delete(sh.users, userID)
-		}
+		sh.removeIfEmpty(userID, u)
 	}
 }

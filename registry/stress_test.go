@@ -17,9 +17,10 @@ func (r *Registry) count() Stats {
 		sh := &r.shards[i]
 		sh.mu.RLock()
 		for _, u := range sh.users {
+			live := u.sessions()
 			s.Pending += int64(len(u.ids))
-			s.Sessions += int64(len(u.live))
-			if len(u.live) > 0 {
+			s.Sessions += int64(len(live))
+			if len(live) > 0 {
 				s.Users++
 			}
 			bound := 0
@@ -28,8 +29,18 @@ func (r *Registry) count() Stats {
 					bound++
 				}
 			}
-			if bound != len(u.live) {
-				panic(fmt.Sprintf("user has %d bound ids but %d live sessions", bound, len(u.live)))
+			if bound != len(live) {
+				panic(fmt.Sprintf("user has %d bound ids but %d live sessions", bound, len(live)))
+			}
+			seen := make(map[Session]bool, len(live))
+			for _, b := range live {
+				if c := u.ids[b.connID]; c == nil || c.session != b.session {
+					panic(fmt.Sprintf("live session of id %q is not the one bound with it", b.connID))
+				}
+				if seen[b.session] {
+					panic("a session is live twice for one user")
+				}
+				seen[b.session] = true
 			}
 		}
 		sh.mu.RUnlock()
