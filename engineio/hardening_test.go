@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -282,97 +281,6 @@ func TestTooManyPacketsInOnePayload(t *testing.T) {
 	if reason := ts.waitClose(sid); reason != ReasonParseError {
 		t.Errorf("close reason %q", reason)
 	}
-}
-
-// TestCorkWriter checks that corked writes come out whole and in order,
-// through the 32 KB bound and around writes larger than it.
-func TestCorkWriter(t *testing.T) {
-	t.Parallel()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	var got bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		io.Copy(&got, b)
-		close(done)
-	}()
-	w := &corkWriter{conn: a}
-	var want bytes.Buffer
-	write := func(p []byte) {
-		if _, err := w.Write(p); err != nil {
-			t.Fatal(err)
-		}
-		want.Write(p)
-	}
-	write([]byte("uncorked "))
-	w.setCorked()
-	for i := 0; i < 100; i++ {
-		write(bytes.Repeat([]byte{byte('a' + i%26)}, 700)) // passes 32 KB
-	}
-	write(bytes.Repeat([]byte("z"), maxCorked+1)) // larger than the bound
-	write([]byte("tail"))
-	if err := w.uncork(); err != nil {
-		t.Fatal(err)
-	}
-	write([]byte(" after"))
-	a.Close()
-	<-done
-	if !bytes.Equal(got.Bytes(), want.Bytes()) {
-		t.Errorf("got %d bytes, want %d, equal prefix %v", got.Len(), want.Len(), bytes.HasPrefix(want.Bytes(), got.Bytes()))
-	}
-}
-
-// deadlineConn records the write deadlines set on it.
-type deadlineConn struct {
-	net.Conn
-	deadlines []time.Time
-}
-
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	c.deadlines = append(c.deadlines, t)
-	return nil
-}
-
-func (c *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
-
-// TestCorkWriterDeadline checks that every write to the connection runs
-// under a deadline between writeTimeout/2 and writeTimeout away, set again
-// only when it comes nearer, and never cleared.
-func TestCorkWriterDeadline(t *testing.T) {
-	t.Parallel()
-	c := &deadlineConn{}
-	w := &corkWriter{conn: c}
-	check := func(step string, wantSets int) {
-		t.Helper()
-		if len(c.deadlines) != wantSets {
-			t.Fatalf("%s: %d deadlines set, want %d", step, len(c.deadlines), wantSets)
-		}
-		left := time.Until(c.deadlines[len(c.deadlines)-1])
-		if left < writeTimeout/2 || left > writeTimeout {
-			t.Fatalf("%s: deadline %v away", step, left)
-		}
-	}
-	if _, err := w.Write([]byte("a")); err != nil {
-		t.Fatal(err)
-	}
-	check("first write", 1)
-	for range 3 {
-		if _, err := w.Write([]byte("b")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.setCorked()
-	w.Write([]byte("c"))
-	if err := w.uncork(); err != nil {
-		t.Fatal(err)
-	}
-	check("later writes", 1)
-	w.deadline = time.Now().Add(writeTimeout/2 - time.Millisecond) // as if time passed
-	if _, err := w.Write([]byte("d")); err != nil {
-		t.Fatal(err)
-	}
-	check("write near the deadline", 2)
 }
 
 // TestLongPollOutlivesReadTimeout serves through an http.Server whose

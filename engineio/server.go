@@ -285,7 +285,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		s.writing = true
 		s.mu.Unlock()
 		srv.track(2)
-		go s.writeLoop(ws)
+		go s.writeLoop(ws, nil)
 		go s.readLoop(ws)
 		return
 	}

@@ -40,7 +40,7 @@ type session struct {
 	probed       bool    // the probe exchanged 2probe/3probe; polls get a noop
 	polling      bool    // a GET is being served
 	posting      bool    // a POST is being served
-	writing      bool    // the WebSocket writer goroutine is running
+	writing      bool    // a WebSocket writer (a goroutine writing now, or the writer goroutine) owns the queue
 	awaitingPong bool    // protocol 4: a ping is out
 	refreshed    bool    // protocol 4: the ping timeout was extended once by other traffic
 	lingering    bool    // closed, but still known to a last poll (see close)
@@ -103,14 +103,15 @@ func (s *session) sendControl(p packet) {
 }
 
 // kickLocked makes the current drainer take the queue, then unlocks s.mu:
-// it starts the WebSocket writer if needed or wakes the waiting poll.
+// on a WebSocket with no writer the caller becomes the writer and writes the
+// queue itself (see writeNow); a polling session's waiting poll is woken.
 func (s *session) kickLocked() {
 	if s.ws != nil && !s.writing {
 		s.writing = true
 		ws := s.ws
+		batch := s.takeQueueLocked()
 		s.mu.Unlock()
-		s.srv.track(1)
-		go s.writeLoop(ws)
+		s.writeNow(ws, batch)
 		return
 	}
 	upgraded := s.ws != nil
@@ -216,7 +217,7 @@ func (s *session) closeWith(reason string, closePacket, dropWS bool) error {
 	switch {
 	case startWriter:
 		s.srv.track(1)
-		go s.writeLoop(ws)
+		go s.writeLoop(ws, nil)
 	case ws != nil && !closePacket && dropWS:
 		ws.drop()
 	}

@@ -18,26 +18,28 @@ import (
 
 // Buffer sizes handed to coder/websocket for each connection. net/http's
 // own buffers are 4 KB each; an idle session needs far less. The write
-// buffer only has to hold a frame header: the writer corks every batch, so
-// frames collect in a pooled buffer while they are written, and no session
-// keeps a write buffer of its own while idle.
+// buffer only has to hold coder/websocket's largest frame, a control frame
+// (2 bytes of header and at most 125 of payload): the session's data frames
+// are built and written by frameWriter.
 const (
 	wsReadBufferSize  = 256
-	wsWriteBufferSize = 16
+	wsWriteBufferSize = 128
 )
 
-// writeTimeout bounds every write to a client: a WebSocket batch or a
-// polling response.
+// writeTimeout bounds every blocking write to a client: a WebSocket batch or
+// a polling response.
 const writeTimeout = 10 * time.Second
 
 // wsConn is one WebSocket connection of a session.
 type wsConn struct {
-	c       *websocket.Conn
-	netConn net.Conn    // for write deadlines; nil if the hijack was not ours
-	cork    *corkWriter // nil if the hijack was not ours
+	c *websocket.Conn
+	w *frameWriter
+	// deflate: messages are compressed, so coder/websocket writes them
+	// (through w) instead of w building their frames.
+	deflate bool
 
 	// For waitReadable: the bufio.Reader coder/websocket reads from and
-	// the raw connection; nil if the hijack was not ours.
+	// the raw connection; nil where peeking does not work.
 	br  *bufio.Reader
 	raw syscall.RawConn
 	// closeMu keeps br.Buffered in waitReadable apart from a close
@@ -45,224 +47,113 @@ type wsConn struct {
 	closeMu sync.Mutex
 }
 
-// corkWriter sits between coder/websocket's bufio.Writer and the
-// connection. coder/websocket flushes after every message; while corked,
-// those flushes collect in a pooled buffer instead, so a batch of queued
-// packets leaves in one write.
-//
-// It also bounds every write to the connection: before each one it makes
-// sure the write deadline is at least writeTimeout/2 away, moving it to
-// writeTimeout from now when it is nearer. The deadline is never cleared;
-// it only ever matters to a write, and every write first moves it. So a busy
-// connection pays for a deadline change about once per writeTimeout/2
-// instead of twice per batch.
-type corkWriter struct {
-	conn net.Conn
-
-	mu       sync.Mutex
-	corked   bool
-	buf      *[]byte
-	deadline time.Time
-}
-
-// writeLocked writes p to the connection within the deadline.
-func (w *corkWriter) writeLocked(p []byte) (int, error) {
-	if err := w.deadlineLocked(); err != nil {
-		return 0, err
-	}
-	return w.conn.Write(p)
-}
-
-// deadlineLocked makes sure the write deadline is at least writeTimeout/2
-// away.
-func (w *corkWriter) deadlineLocked() error {
-	if now := time.Now(); w.deadline.Sub(now) < writeTimeout/2 {
-		w.deadline = now.Add(writeTimeout)
-		if err := w.conn.SetWriteDeadline(w.deadline); err != nil {
-			return fmt.Errorf("engineio: set write deadline: %w", err)
-		}
-	}
-	return nil
-}
-
-// maxCorked is how much a corked writer holds before writing through.
-const maxCorked = 32 << 10
-
-func (w *corkWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.corked {
-		return w.writeLocked(p)
-	}
-	if len(p) >= largePacket {
-		// Large data (a packet fanned out to many sessions) is written
-		// where it lies, in one writev with what was collected before it,
-		// never copied into this session's buffer.
-		return w.writeThroughLocked(p)
-	}
-	if w.buf != nil && len(*w.buf)+len(p) > maxCorked {
-		if err := w.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	if w.buf == nil {
-		w.buf = corkPool.Get().(*[]byte)
-	}
-	*w.buf = append(*w.buf, p...)
-	return len(p), nil
-}
-
-// writeThroughLocked writes what was collected, then p, in one writev.
-func (w *corkWriter) writeThroughLocked(p []byte) (int, error) {
-	if w.buf == nil {
-		return w.writeLocked(p)
-	}
-	if err := w.deadlineLocked(); err != nil {
-		return 0, err
-	}
-	bufs := net.Buffers{*w.buf, p}
-	_, err := bufs.WriteTo(w.conn)
-	w.releaseLocked()
-	if err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (w *corkWriter) setCorked() {
-	w.mu.Lock()
-	w.corked = true
-	w.mu.Unlock()
-}
-
-// uncork writes what was collected and returns to writing through.
-func (w *corkWriter) uncork() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.corked = false
-	return w.flushLocked()
-}
-
-func (w *corkWriter) flushLocked() error {
-	if w.buf == nil {
-		return nil
-	}
-	var err error
-	if len(*w.buf) > 0 {
-		_, err = w.writeLocked(*w.buf)
-	}
-	w.releaseLocked()
-	return err
-}
-
-// releaseLocked returns the collecting buffer to the pool.
-func (w *corkWriter) releaseLocked() {
-	*w.buf = (*w.buf)[:0]
-	corkPool.Put(w.buf)
-	w.buf = nil
-}
-
-// corkPool buffers start small and grow with what a batch needs, so a
-// writer blocked on a slow client holds little more than its batch.
-var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
 	if ws.c != nil { // nil while the upgrade is still being accepted
 		ws.c.CloseNow()
 	}
+	if ws.w != nil {
+		ws.w.release()
+	}
 }
 
-// needsCork reports whether writing batch through the small bufio.Writer
-// would take more than one write: several packets, or one whose frame does
-// not fit the buffer (the buffer would be flushed with the frame header and
-// part of the data, and the rest written after it).
-func needsCork(batch []packet) bool {
-	const frameOverhead = 1 + 10 // type byte, longest server frame header
-	return len(batch) > 1 || (len(batch) == 1 && len(batch[0].data)+frameOverhead > wsWriteBufferSize)
+// tryWrite writes batch from the calling goroutine if that takes one
+// non-blocking write; see frameWriter.tryWrite.
+func (ws *wsConn) tryWrite(batch []packet, protocol int) (taken, pending bool, err error) {
+	if ws.deflate {
+		return false, false, nil
+	}
+	return ws.w.tryWrite(batch, protocol)
 }
 
-// writePacket writes one packet as one WebSocket message; scratch is a
-// reusable buffer and is returned, maybe grown.
-func (ws *wsConn) writePacket(ctx context.Context, p packet, protocol int, scratch []byte) ([]byte, error) {
-	var err error
+// writeBatch writes batch, blocking.
+func (ws *wsConn) writeBatch(batch []packet, protocol int) error {
+	if !ws.deflate {
+		return ws.w.writeBatch(batch, protocol)
+	}
+	for _, p := range batch {
+		if err := ws.writeCompressed(p, protocol); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeCompressed writes one packet as one message through coder/websocket,
+// which compresses it; its data is streamed, not copied behind its type
+// byte.
+func (ws *wsConn) writeCompressed(p packet, protocol int) error {
+	kind, prefix := websocket.MessageText, []byte{'0' + p.typ}
 	switch {
 	case p.binary && protocol == 4:
-		err = ws.c.Write(ctx, websocket.MessageBinary, p.data)
-	case len(p.data) >= largePacket:
-		// A large packet is not copied behind its type byte: that copy
-		// would be made, and held while a slow client blocks the write,
-		// by every session the packet fans out to.
-		typ, kind := '0'+p.typ, websocket.MessageText
-		if p.binary {
-			typ, kind = p.typ, websocket.MessageBinary
-		}
-		err = ws.writeFragmented(ctx, kind, typ, p.data)
+		kind, prefix = websocket.MessageBinary, nil
 	case p.binary:
-		scratch = append(append(scratch[:0], p.typ), p.data...)
-		err = ws.c.Write(ctx, websocket.MessageBinary, scratch)
-	default:
-		scratch = append(append(scratch[:0], '0'+p.typ), p.data...)
-		err = ws.c.Write(ctx, websocket.MessageText, scratch)
+		kind, prefix = websocket.MessageBinary, []byte{p.typ}
 	}
-	return scratch, err
-}
-
-// largePacket is the size from which a packet is written as two frames of
-// one message (its type byte, then its data) instead of being copied.
-const largePacket = 4096
-
-// writeFragmented writes one message as a frame holding the type byte and a
-// continuation frame holding data, both unmasked and uncopied.
-func (ws *wsConn) writeFragmented(ctx context.Context, kind websocket.MessageType, typ byte, data []byte) error {
-	w, err := ws.c.Writer(ctx, kind)
+	mw, err := ws.c.Writer(context.Background(), kind)
 	if err != nil {
-		return err
+		return fmt.Errorf("engineio: write websocket message: %w", err)
 	}
-	if _, err := w.Write([]byte{typ}); err != nil {
-		w.Close()
-		return err
+	if _, err := mw.Write(prefix); err != nil {
+		mw.Close()
+		return fmt.Errorf("engineio: write websocket message: %w", err)
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return err
+	if _, err := mw.Write(p.data); err != nil {
+		mw.Close()
+		return fmt.Errorf("engineio: write websocket message: %w", err)
 	}
-	return w.Close()
+	if err := mw.Close(); err != nil {
+		return fmt.Errorf("engineio: write websocket message: %w", err)
+	}
+	return nil
 }
 
-// setWriteDeadline bounds the next writes; the zero time clears it. Our
-// corkWriter keeps its own deadline, which this must not disturb.
-func (ws *wsConn) setWriteDeadline(t time.Time) {
-	if ws.netConn != nil && ws.cork == nil {
-		ws.netConn.SetWriteDeadline(t)
+// writeNow is how a goroutine that put packets in the queue of a session
+// with no writer delivers them: it takes the writer role, then tries to
+// write batch itself with one non-blocking write, which costs no goroutine
+// and no wake-up. When that cannot be done (the socket's buffer is full,
+// the batch is large, a control frame is being written), or more packets
+// were queued meanwhile, it starts the writer goroutine to carry on.
+func (s *session) writeNow(ws *wsConn, batch []packet) {
+	taken, pending, err := ws.tryWrite(batch, s.protocol)
+	if err != nil {
+		s.recycle(batch)
+		s.writeFailed(ws)
+		return
 	}
+	if !taken {
+		s.srv.track(1)
+		go s.writeLoop(ws, batch)
+		return
+	}
+	s.recycle(batch)
+	s.mu.Lock()
+	if !pending && len(s.queue) == 0 && !(s.closed && s.graceful) {
+		s.writing = false
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.srv.track(1)
+	go s.writeLoop(ws, nil)
 }
 
-// writeContext returns the context for a batch of writes. With our
-// corkWriter the deadline is its business; otherwise it is on the net.Conn
-// when we have it, which costs nothing per write.
-func (ws *wsConn) writeContext() (context.Context, context.CancelFunc) {
-	if ws.cork != nil {
-		return context.Background(), func() {}
-	}
-	if ws.netConn != nil {
-		ws.setWriteDeadline(time.Now().Add(writeTimeout))
-		return context.Background(), func() { ws.setWriteDeadline(time.Time{}) }
-	}
-	return context.WithTimeout(context.Background(), writeTimeout)
-}
-
-// scratchPool holds buffers for framing text packets ("4" + data).
-var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// writeLoop drains the session's queue to ws back to back until it is
-// empty, then exits; Send starts it again. After the close packet it ends
+// writeLoop is the session's writer goroutine: it writes batch (and
+// whatever an earlier non-blocking write left pending), then drains the
+// queue to ws back to back until it is empty, and exits; the next Send
+// writes by itself again or starts it anew. After the close packet it ends
 // the WebSocket with a close frame.
-func (s *session) writeLoop(ws *wsConn) {
+func (s *session) writeLoop(ws *wsConn, batch []packet) {
 	defer s.srv.track(-1)
-	bp := scratchPool.Get().(*[]byte)
-	defer scratchPool.Put(bp)
 	for {
+		err := ws.writeBatch(batch, s.protocol)
+		if batch != nil {
+			s.recycle(batch)
+		}
+		if err != nil {
+			s.writeFailed(ws)
+			return
+		}
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			s.writing = false
@@ -276,47 +167,30 @@ func (s *session) writeLoop(ws *wsConn) {
 			}
 			return
 		}
-		batch := s.takeQueueLocked()
+		batch = s.takeQueueLocked()
 		s.mu.Unlock()
-
-		ctx, cancel := ws.writeContext()
-		corked := ws.cork != nil && needsCork(batch)
-		if corked {
-			ws.cork.setCorked()
-		}
-		var err error
-		for _, p := range batch {
-			if *bp, err = ws.writePacket(ctx, p, s.protocol, *bp); err != nil {
-				break
-			}
-		}
-		if corked {
-			if uerr := ws.cork.uncork(); err == nil {
-				err = uerr
-			}
-		}
-		cancel()
-		s.recycle(batch)
-		if err != nil {
-			s.mu.Lock()
-			s.writing = false
-			s.mu.Unlock()
-			s.close(ReasonTransportError, false)
-			ws.drop()
-			return
-		}
 	}
+}
+
+// writeFailed gives up the writer role after a failed write and ends the
+// session.
+func (s *session) writeFailed(ws *wsConn) {
+	s.mu.Lock()
+	s.writing = false
+	s.mu.Unlock()
+	s.close(ReasonTransportError, false)
+	ws.drop()
 }
 
 // hijackWriter wraps a ResponseWriter so that coder/websocket, when it
 // hijacks the connection, gets small bufio buffers instead of net/http's
-// 4 KB ones (when nothing is buffered in them yet), and so that we learn the
-// net.Conn for write deadlines.
+// 4 KB ones, and writes through our frameWriter.
 type hijackWriter struct {
 	http.ResponseWriter
 	netConn net.Conn
-	cork    *corkWriter
+	fw      *frameWriter
 	br      *bufio.Reader
+	raw     syscall.RawConn
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -325,16 +199,24 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.netConn = conn
-	r, w := brw.Reader, brw.Writer
+	// What the client sent after its upgrade request is already in
+	// net/http's reader; only a reader holding nothing can be swapped.
+	r := brw.Reader
 	if r.Buffered() == 0 {
 		r = bufio.NewReaderSize(conn, wsReadBufferSize)
-		h.br = r
 	}
-	if w.Buffered() == 0 {
-		h.cork = &corkWriter{conn: conn}
-		w = bufio.NewWriterSize(h.cork, wsWriteBufferSize)
+	h.br = r
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("engineio: flush before hijack: %w", err)
 	}
-	return conn, bufio.NewReadWriter(r, w), nil
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			h.raw = raw
+		}
+	}
+	h.fw = newFrameWriter(conn, h.raw)
+	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.fw, wsWriteBufferSize)), nil
 }
 
 // accept completes the WebSocket handshake.
@@ -352,14 +234,16 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, erro
 	if err != nil {
 		return nil, fmt.Errorf("engineio: websocket accept: %w", err)
 	}
+	if hw.fw == nil {
+		c.CloseNow()
+		return nil, errors.New("engineio: websocket accept: connection not hijacked through the server")
+	}
 	// Our own limit applies to each message (see readMessage); this one
 	// only stops anything beyond it, decompressed size included.
 	c.SetReadLimit(srv.opts.MaxPayload + 1)
-	ws := &wsConn{c: c, netConn: hw.netConn, cork: hw.cork}
-	if sc, ok := hw.netConn.(syscall.Conn); ok && hw.br != nil && canPeek {
-		if raw, err := sc.SyscallConn(); err == nil {
-			ws.br, ws.raw = hw.br, raw
-		}
+	ws := &wsConn{c: c, w: hw.fw, deflate: srv.opts.PerMessageDeflate}
+	if hw.raw != nil && canPeek {
+		ws.br, ws.raw = hw.br, hw.raw
 	}
 	return ws, nil
 }
@@ -544,10 +428,7 @@ func (s *session) probe1(ctx context.Context, ws *wsConn) bool {
 		}
 		switch {
 		case p.typ == packetPing && string(p.data) == "probe":
-			ws.setWriteDeadline(time.Now().Add(writeTimeout))
-			err := ws.c.Write(ctx, websocket.MessageText, []byte("3probe"))
-			ws.setWriteDeadline(time.Time{})
-			if err != nil {
+			if err := ws.c.Write(ctx, websocket.MessageText, []byte("3probe")); err != nil {
 				return false
 			}
 			s.mu.Lock()
