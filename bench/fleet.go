@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -27,7 +29,11 @@ type fleet struct {
 	closing  atomic.Bool
 	readErrs atomic.Uint64
 	firstErr atomic.Pointer[error]
-	readers  sync.WaitGroup
+	readers  sync.WaitGroup // one per session being read
+
+	rxOnce sync.Once
+	rx     *reactor // reads every session; started by the first start
+	rxErr  error
 }
 
 // connectStats describes how a fleet came up.
@@ -106,23 +112,37 @@ func emptyFleet(t *target, n, perUser, sources int) *fleet {
 	return f
 }
 
-// start runs s's read loop on its own goroutine.
+// start hands s to the fleet's reactor, which reads it until it ends. If
+// that fails, s is closed and counted as a session that ended.
 func (f *fleet) start(s *session) {
+	f.rxOnce.Do(func() {
+		f.rx, f.rxErr = newReactor(runtime.GOMAXPROCS(0), reactorHandler{message: f.deliver, end: f.ended})
+	})
 	f.readers.Add(1)
-	go func() {
-		defer f.readers.Done()
-		err := s.readLoop(f.deliver)
-		if !f.closing.Load() {
-			f.readErrs.Add(1)
-			f.firstErr.CompareAndSwap(nil, &err)
-		}
-		s.err = err
-	}()
+	err := f.rxErr
+	if err == nil {
+		err = f.rx.add(s)
+	}
+	if err != nil {
+		syscall.Close(s.fd)
+		s.closed = true
+		close(s.done)
+		f.ended(s, err)
+	}
 }
 
-// deliver accounts one `message` event received by s.
-func (f *fleet) deliver(s *session, msg []byte) {
-	now := time.Now().UnixNano()
+// ended accounts a session whose reading stopped.
+func (f *fleet) ended(s *session, err error) {
+	s.err = err
+	if !f.closing.Load() {
+		f.readErrs.Add(1)
+		f.firstErr.CompareAndSwap(nil, &err)
+	}
+	f.readers.Done()
+}
+
+// deliver accounts one `message` event received by s at now (Unix ns).
+func (f *fleet) deliver(s *session, msg []byte, now int64) {
 	st, err := parseStamp(msg)
 	if err != nil {
 		f.badMessages.Add(1)
@@ -164,7 +184,7 @@ func (f *fleet) teardown() bool {
 	f.closing.Store(true)
 	for _, s := range f.sessions {
 		if s != nil {
-			s.conn.CloseNow()
+			s.shutdown()
 		}
 	}
 	done := make(chan struct{})
@@ -174,6 +194,9 @@ func (f *fleet) teardown() bool {
 	}()
 	select {
 	case <-done:
+		if f.rx != nil {
+			f.rx.close()
+		}
 		return true
 	case <-time.After(time.Minute):
 		return false

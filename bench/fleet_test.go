@@ -19,15 +19,15 @@ func TestDeliverTimesOnlyMeasuredPushes(t *testing.T) {
 		return []byte(`{"s":` + strconv.FormatUint(uint64(seq), 10) + `,"t":` + strconv.FormatInt(ns, 10) + `,"p":""}`)
 	}
 	past := time.Now().Add(-time.Second)
-	f.deliver(s, msg(1, time.Time{})) // probe: untimed
-	f.deliver(s, msg(2, past))        // warm-up: before the measurement starts
+	f.deliver(s, msg(1, time.Time{}), time.Now().UnixNano()) // probe: untimed
+	f.deliver(s, msg(2, past), time.Now().UnixNano())        // warm-up: before the measurement starts
 	if n := f.latency.count(); n != 0 {
 		t.Fatalf("%d latencies recorded before the measurement started", n)
 	}
 	f.measureFrom.Store(time.Now().Add(-500 * time.Millisecond).UnixNano())
-	f.deliver(s, msg(3, past))                              // sent before the measured phase
-	f.deliver(s, msg(4, time.Now().Add(-time.Millisecond))) // measured
-	f.deliver(s, []byte(`{"no":"stamp"}`))
+	f.deliver(s, msg(3, past), time.Now().UnixNano())                              // sent before the measured phase
+	f.deliver(s, msg(4, time.Now().Add(-time.Millisecond)), time.Now().UnixNano()) // measured
+	f.deliver(s, []byte(`{"no":"stamp"}`), time.Now().UnixNano())
 	if n := f.latency.count(); n != 1 {
 		t.Errorf("%d latencies recorded, want 1", n)
 	}
