@@ -427,3 +427,65 @@ func TestConcurrentPushOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestBindMovesSession checks that binding a live session with another id of
+// the same user moves it in one step, as a socket that registers again does.
+func TestBindMovesSession(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		maxSessions  int
+		occupied     bool // "to" already has another session bound
+		wantSessions int64
+	}{
+		{name: "to a free id", maxSessions: 4, wantSessions: 2},
+		{name: "at the session limit", maxSessions: 2, wantSessions: 2},
+		{name: "onto an id bound by another session", maxSessions: 4, occupied: true, wantSessions: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newClock()
+			r := newRegistry(t, Options{MaxSessionsPerUser: tt.maxSessions, Now: c.Now})
+			s, other, occupant := &fakeSession{}, &fakeSession{}, &fakeSession{}
+			for _, id := range []string{"from", "to", "other"} {
+				mustRegister(t, r, "u", id)
+			}
+			mustBind(t, r, "u", "from", s)
+			mustBind(t, r, "u", "other", other)
+			if tt.occupied {
+				mustBind(t, r, "u", "to", occupant)
+			}
+			mustRegister(t, r, "v", "x")
+			mustBind(t, r, "v", "x", s) // another user's binding is left alone
+			c.Advance(50 * time.Minute)
+			mustBind(t, r, "u", "to", s)
+			wantStats(t, r, Stats{Users: 2, Sessions: tt.wantSessions + 1, Pending: 4})
+			if n := r.Push("u", []byte("once")); n != int(tt.wantSessions) {
+				t.Fatalf("Push = %d, want %d", n, tt.wantSessions)
+			}
+			if got := fmt.Sprint(s.received()); got != "[once]" {
+				t.Fatalf("moved session received %s, want [once]", got)
+			}
+			if r.Unbind("u", "from", s) {
+				t.Fatal("Unbind of the id the session left = true")
+			}
+			wantClosed := "[]"
+			if tt.occupied {
+				wantClosed = fmt.Sprint([]string{ReasonReplaced})
+			}
+			if got := fmt.Sprint(occupant.closeReasons()); got != wantClosed {
+				t.Fatalf("occupant closed with %s, want %s", got, wantClosed)
+			}
+			if got := s.closeReasons(); len(got) != 0 {
+				t.Fatalf("moved session closed with %q", got)
+			}
+			// The id it left stays registered, for TTL from the move.
+			c.Advance(50 * time.Minute)
+			r.Unbind("u", "other", other) // room under the session limit
+			if err := r.Bind("u", "from", &fakeSession{}); err != nil {
+				t.Fatalf("Bind with the id the session left: %v", err)
+			}
+		})
+	}
+}
