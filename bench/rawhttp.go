@@ -24,6 +24,7 @@ type restConn struct {
 	conn  net.Conn
 	br    *bufio.Reader
 	req   []byte
+	body  []byte // the last answer's body, reused
 }
 
 func newRestConn(addr, token string) *restConn {
@@ -65,7 +66,8 @@ func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []
 		rc.close()
 		return 0, nil, fmt.Errorf("send request: %w", err)
 	}
-	status, got, keep, err := readResponse(rc.br)
+	status, got, keep, err := readResponse(rc.br, rc.body[:0])
+	rc.body = got[:0]
 	if err != nil {
 		rc.close()
 		return 0, nil, fmt.Errorf("read answer: %w", err)
@@ -95,8 +97,9 @@ var errMalformed = errors.New("malformed HTTP response")
 
 // readResponse reads one HTTP/1.1 response: status, headers, and a body
 // framed by Content-Length or chunked encoding. keep is false when the
-// server will close the connection. At most 4 KB of the body is returned.
-func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err error) {
+// server will close the connection. At most 4 KB of the body is returned,
+// appended to buf.
+func readResponse(br *bufio.Reader, buf []byte) (status int, body []byte, keep bool, err error) {
 	line, err := readLine(br)
 	if err != nil {
 		return 0, nil, false, err
@@ -106,10 +109,11 @@ func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err err
 		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errMalformed, line)
 	}
 	keep = rest[0] == '1'
-	status, err = strconv.Atoi(string(rest[2:5]))
-	if err != nil {
+	code, after, ok := scanUint(rest[2:5])
+	if !ok || len(after) != 0 {
 		return 0, nil, false, fmt.Errorf("%w: status line %.40q", errMalformed, line)
 	}
+	status = int(code)
 	length, chunked := -1, false
 	for {
 		line, err := readLine(br)
@@ -126,8 +130,9 @@ func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err err
 		value = bytes.TrimSpace(value)
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			length, err = strconv.Atoi(string(value))
-			if err != nil || length < 0 {
+			n, after, ok := scanUint(value)
+			length = int(n)
+			if !ok || len(after) != 0 || n > 1<<40 {
 				return 0, nil, false, fmt.Errorf("%w: Content-Length %.20q", errMalformed, value)
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
@@ -140,7 +145,6 @@ func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err err
 			}
 		}
 	}
-	var buf bytes.Buffer
 	switch {
 	case chunked:
 		for {
@@ -183,20 +187,34 @@ func readResponse(br *bufio.Reader) (status int, body []byte, keep bool, err err
 		}
 		keep = false
 	}
-	return status, buf.Bytes(), keep, nil
+	return status, buf, keep, nil
 }
 
-// copyCapped reads exactly n bytes from r, keeping the first 4 KB in buf.
-func copyCapped(buf *bytes.Buffer, r io.Reader, n int64) error {
-	keep := min(n, int64(4096-buf.Len()))
+// maxBody is how much of an answer's body readResponse keeps.
+const maxBody = 4096
+
+// copyCapped reads exactly n bytes from br, appending to buf until it holds
+// maxBody bytes and discarding the rest.
+func copyCapped(buf *[]byte, br *bufio.Reader, n int64) error {
+	keep := min(n, int64(maxBody-len(*buf)))
 	if keep > 0 {
-		if _, err := io.CopyN(buf, r, keep); err != nil {
+		b := *buf
+		if int64(cap(b)-len(b)) < keep {
+			b = append(b, make([]byte, keep)...)[:len(b)]
+		}
+		got, err := io.ReadFull(br, b[len(b):len(b)+int(keep)])
+		*buf = b[:len(b)+got]
+		if err != nil {
 			return fmt.Errorf("read body: %w", noEOF(err))
 		}
 	}
 	if rest := n - max(keep, 0); rest > 0 {
-		if _, err := io.CopyN(io.Discard, r, rest); err != nil {
-			return fmt.Errorf("read body: %w", noEOF(err))
+		for rest > 0 {
+			d, err := br.Discard(int(min(rest, 1<<30)))
+			rest -= int64(d)
+			if err != nil {
+				return fmt.Errorf("read body: %w", noEOF(err))
+			}
 		}
 	}
 	return nil
