@@ -125,15 +125,14 @@ func (f *fleet) start(s *session) {
 	}
 	if err != nil {
 		syscall.Close(s.fd)
-		s.closed = true
+		s.closed, s.err = true, err
 		close(s.done)
 		f.ended(s, err)
 	}
 }
 
 // ended accounts a session whose reading stopped.
-func (f *fleet) ended(s *session, err error) {
-	s.err = err
+func (f *fleet) ended(_ *session, err error) {
 	if !f.closing.Load() {
 		f.readErrs.Add(1)
 		f.firstErr.CompareAndSwap(nil, &err)

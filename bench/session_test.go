@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptedServer answers PUT register with 200 and runs script on each
+// WebSocket it accepts, over the raw connection, writing frames by hand.
+func scriptedServer(t *testing.T, script func(c *rawPeer)) *target {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /api/{user}/register", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-AUTH-TOKEN") != "tok" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{}`))
+	})
+	mux.HandleFunc("GET /socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "EIO=4&transport=websocket" || r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "bad upgrade", http.StatusBadRequest)
+			return
+		}
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]))
+		script(&rawPeer{t: t, conn: conn, br: brw.Reader})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tgt, err := newTarget(srv.URL, "tok", 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tgt.close)
+	return tgt
+}
+
+// rawPeer is the server's side of one scripted WebSocket.
+type rawPeer struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (p *rawPeer) write(frames ...[]byte) {
+	var b []byte
+	for _, f := range frames {
+		b = append(b, f...)
+	}
+	if _, err := p.conn.Write(b); err != nil {
+		p.t.Errorf("server write: %v", err)
+	}
+}
+
+// expect reads one client frame and checks its opcode and payload.
+func (p *rawPeer) expect(op byte, payload string) {
+	p.t.Helper()
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(p.br, head); err != nil {
+		p.t.Errorf("server read, want %q: %v", payload, err)
+		return
+	}
+	n := int(head[1] & 0x7f)
+	if n >= 126 {
+		p.t.Errorf("client frame longer than expected")
+		return
+	}
+	rest := make([]byte, 4+n)
+	if _, err := io.ReadFull(p.br, rest); err != nil {
+		p.t.Errorf("server read: %v", err)
+		return
+	}
+	gotOp, got, _ := unmaskClient(p.t, append(head, rest...))
+	if gotOp != op || string(got) != payload {
+		p.t.Errorf("client sent %#x %q, want %#x %q", gotOp, got, op, payload)
+	}
+}
+
+// handshake plays the server's part of the connect sequence.
+func (p *rawPeer) handshake(user, id string) {
+	p.write(rawFrame(true, opText, nil, []byte(`0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`)))
+	p.expect(opText, "40")
+	p.write(rawFrame(true, opText, nil, []byte(`40{"sid":"n"}`)))
+	p.expect(opText, `42["register","`+user+`","`+id+`"]`)
+}
+
+func message(seq int, pad int) []byte {
+	return []byte(fmt.Sprintf(`42["message",{"s":%d,"t":0,"p":"%s"}]`, seq, strings.Repeat("x", pad)))
+}
+
+func connectOne(t *testing.T, tgt *target, f *fleet) *session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, hs, err := tgt.connect(ctx, 0, "c0", 1)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if hs <= 0 {
+		t.Errorf("handshake time %v", hs)
+	}
+	f.sessions[0] = s
+	f.start(s)
+	return s
+}
+
+func waitDone(t *testing.T, s *session) {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("session did not end")
+	}
+}
+
+// TestSessionReadsWhatServersSend drives a session through the frames a
+// server may send: several in one write, a WebSocket ping, a fragmented
+// message, an Engine.IO ping, a message larger than a loop's read buffer
+// arriving in pieces, and the server's close.
+func TestSessionReadsWhatServersSend(t *testing.T) {
+	t.Parallel()
+	tgt := scriptedServer(t, func(p *rawPeer) {
+		p.handshake("u0", "c0")
+		m2 := message(2, 10)
+		p.write(
+			rawFrame(true, opText, nil, message(1, 10)),
+			rawFrame(true, opPing, nil, []byte("hi")),
+			rawFrame(false, opText, nil, m2[:5]),
+			rawFrame(true, opPing, nil, []byte("mid")),
+			rawFrame(true, opContinuation, nil, m2[5:]),
+			rawFrame(true, opText, nil, []byte("2")),
+		)
+		p.expect(opPong, "hi")
+		p.expect(opPong, "mid")
+		p.expect(opText, "3")
+		big := rawFrame(true, opText, nil, message(3, 3*readBufSize/2))
+		p.write(big[:7])
+		time.Sleep(20 * time.Millisecond)
+		p.write(big[7 : readBufSize+100])
+		time.Sleep(20 * time.Millisecond)
+		p.write(big[readBufSize+100:], rawFrame(true, opText, nil, message(4, 0)))
+		p.write(rawFrame(true, opClose, nil, []byte{0x03, 0xe8}))
+		p.expect(opClose, "\x03\xe8")
+	})
+	f := emptyFleet(tgt, 1, 1, 2)
+	s := connectOne(t, tgt, f)
+	waitDone(t, s)
+	if !errors.Is(s.err, errServerClosed) {
+		t.Errorf("session ended with %v, want the server's close", s.err)
+	}
+	if !f.teardown() {
+		t.Fatal("teardown timed out")
+	}
+	if got := f.delivered.Load(); got != 4 || f.badMessages.Load() != 0 {
+		t.Errorf("delivered %d (bad %d), want 4", got, f.badMessages.Load())
+	}
+	if c := f.counts([]uint32{4}); !c.clean() || c.Received != 4 {
+		t.Errorf("counts %+v, want 4 received in order", c)
+	}
+	if f.readErrs.Load() != 1 {
+		t.Errorf("%d sessions counted as ended by the server, want 1", f.readErrs.Load())
+	}
+}
+
+// TestSessionHangUp checks both ways a client leaves: DISCONNECT and a
+// close handshake, or the TCP connection just ending.
+func TestSessionHangUp(t *testing.T) {
+	t.Parallel()
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprint("clean=", clean), func(t *testing.T) {
+			t.Parallel()
+			ended := make(chan error, 1)
+			tgt := scriptedServer(t, func(p *rawPeer) {
+				p.handshake("u0", "c0")
+				if clean {
+					p.expect(opText, "41")
+					p.expect(opClose, "\x03\xe8")
+					p.write(rawFrame(true, opClose, nil, []byte{0x03, 0xe8}))
+				}
+				_, err := p.br.ReadByte()
+				ended <- err
+			})
+			f := emptyFleet(tgt, 1, 1, 2)
+			f.closing.Store(true)
+			s := connectOne(t, tgt, f)
+			start := time.Now()
+			s.hangUp(clean)
+			waitDone(t, s)
+			if time.Since(start) > time.Second {
+				t.Errorf("hang-up took %v", time.Since(start))
+			}
+			if err := <-ended; err != io.EOF {
+				t.Errorf("server read after the hang-up: %v, want EOF", err)
+			}
+			if clean && !errors.Is(s.err, errClosedByClient) {
+				t.Errorf("session ended with %v, want the close it started", s.err)
+			}
+			if !f.teardown() {
+				t.Fatal("teardown timed out")
+			}
+			if f.readErrs.Load() != 0 {
+				t.Errorf("a hang-up was counted as the server ending the session")
+			}
+		})
+	}
+}
+
+func TestConnectRefused(t *testing.T) {
+	t.Parallel()
+	tgt := scriptedServer(t, func(p *rawPeer) {
+		p.write(rawFrame(true, opText, nil, []byte(`0{"sid":"s"}`)))
+		p.expect(opText, "40")
+		p.write(rawFrame(true, opText, nil, []byte(`44{"message":"no"}`)))
+	})
+	_, _, err := tgt.connect(context.Background(), 0, "c0", 0)
+	if err == nil || !strings.Contains(err.Error(), "CONNECT refused") {
+		t.Errorf("connect error %v, want CONNECT refused", err)
+	}
+}
