@@ -88,32 +88,36 @@ func processCPU(b *testing.B) time.Duration {
 // returns it whole; it stays valid until the next read from br.
 func readAnswer(br *bufio.Reader) ([]byte, error) {
 	const cl = "\r\nContent-Length: "
-	for n := 4; ; n++ {
-		head, err := br.Peek(n)
-		if err != nil {
+	var head []byte
+	for n := 1; ; {
+		var err error
+		if head, err = br.Peek(n); err != nil {
 			return nil, err
 		}
-		if !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
-			continue
+		if end := bytes.Index(head, []byte("\r\n\r\n")); end >= 0 {
+			head = head[:end+4]
+			break
 		}
-		i := bytes.Index(head, []byte(cl))
-		if i < 0 {
-			return nil, errNoLength
-		}
-		size := 0
-		for _, c := range head[i+len(cl):] {
-			if c < '0' || c > '9' {
-				break
-			}
-			size = size*10 + int(c-'0')
-		}
-		whole, err := br.Peek(n + size)
-		if err != nil {
-			return nil, err
-		}
-		_, _ = br.Discard(n + size)
-		return whole, nil
+		// All that is buffered, and at least one more byte.
+		n = max(len(head)+1, br.Buffered())
 	}
+	i := bytes.Index(head, []byte(cl))
+	if i < 0 {
+		return nil, errNoLength
+	}
+	size := 0
+	for _, c := range head[i+len(cl):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		size = size*10 + int(c-'0')
+	}
+	whole, err := br.Peek(len(head) + size)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = br.Discard(len(whole))
+	return whole, nil
 }
 
 var errNoLength = errors.New("answer without Content-Length")
