@@ -56,7 +56,9 @@ func (u *user) setSessions(list []binding) {
 		u.live.Store(nil)
 		return
 	}
-	u.live.Store(&list)
+	p := new([]binding)
+	*p = list
+	u.live.Store(p)
 }
 
 // withSession returns a copy of the live list with b added, or with b's
@@ -88,6 +90,9 @@ func (u *user) withSession(b binding, moveFrom string) []binding {
 // connID.
 func (u *user) withoutSession(connID string) []binding {
 	old := u.sessions()
+	if len(old) == 1 && old[0].connID == connID {
+		return nil
+	}
 	list := make([]binding, 0, len(old))
 	for _, x := range old {
 		if x.connID != connID {
