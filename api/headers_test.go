@@ -1,0 +1,96 @@
+package api
+
+import (
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"notification-server/registry"
+)
+
+// TestAnswerHeaders checks the whole header block of JSON answers as a
+// client sees it through net/http: the same fields and values whatever the
+// handler does to build them cheaply.
+func TestAnswerHeaders(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, Options{}, registry.Options{})
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		name, method, path, body string
+		wantCode                 int
+		wantLength               string
+	}{
+		{"push", "POST", "/api/u1/push", `{"message":"hi"}`, 200, "15"},
+		{"unauthorized", "POST", "/api/u1/push", `{"message":"hi"}`, 401, "41"},
+		{"not found", "GET", "/nope", "", 404, "22"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantCode != 401 {
+				req.Header.Set("X-AUTH-TOKEN", token)
+			}
+			before := time.Now().Truncate(time.Second)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			_, _ = io.Copy(io.Discard, res.Body)
+			after := time.Now()
+			if res.StatusCode != tt.wantCode {
+				t.Errorf("status = %d, want %d", res.StatusCode, tt.wantCode)
+			}
+			want := []string{"Cache-Control", "Content-Length", "Content-Type", "Date", "X-Content-Type-Options"}
+			if got := slices.Sorted(maps.Keys(res.Header)); !slices.Equal(got, want) {
+				t.Errorf("header fields %q, want %q", got, want)
+			}
+			for k, v := range map[string]string{
+				"Content-Type":           "application/json; charset=utf-8",
+				"X-Content-Type-Options": "nosniff",
+				"Cache-Control":          "no-store",
+				"Content-Length":         tt.wantLength,
+			} {
+				if got := res.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			date := res.Header.Get("Date")
+			d, err := http.ParseTime(date)
+			if err != nil || date != d.Format(http.TimeFormat) {
+				t.Errorf("Date %q is not in the HTTP format: %v", date, err)
+			}
+			if d.Before(before) || d.After(after) {
+				t.Errorf("Date %v, want between %v and %v", d, before, after)
+			}
+		})
+	}
+}
+
+func TestHTTPDate(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 30, 5, 59, 59, 0, time.UTC)
+	tests := []time.Time{
+		base,
+		base.Add(999 * time.Millisecond), // same second: the cached value
+		base.Add(time.Second),            // the next one
+		base.Add(time.Hour).In(time.FixedZone("CET", 3600)),
+		base.Add(-24 * time.Hour),
+	}
+	for _, now := range tests {
+		got := httpDate(now)
+		if want := now.UTC().Format(http.TimeFormat); len(got) != 1 || got[0] != want {
+			t.Errorf("httpDate(%v) = %q, want %q", now, got, want)
+		}
+	}
+}
