@@ -429,3 +429,48 @@ func TestEmitFailureDuringChange(t *testing.T) {
 		})
 	}
 }
+
+// TestUserKeptWhileFanningOut checks that a user left with no connection id
+// stays in its shard while a push still fans out to a snapshot of its
+// sessions, so a session bound again meanwhile shares that push's lock.
+func TestUserKeptWhileFanningOut(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	r := newRegistry(t, Options{Shards: 1, Now: c.Now})
+	gate := newGateSession()
+	mustRegister(t, r, "u", "c")
+	mustBind(t, r, "u", "c", gate)
+	sh := r.shardFor("u")
+	sh.mu.RLock()
+	before := sh.users["u"]
+	sh.mu.RUnlock()
+
+	pushed := make(chan int, 1)
+	go func() { pushed <- r.Push("u", []byte("x")) }()
+	<-gate.entered
+	r.Unbind("u", "c", gate)
+	c.Advance(2 * time.Hour)
+	r.Expire()
+	wantStats(t, r, Stats{Expired: 1})
+	mustRegister(t, r, "u", "c")
+	sh.mu.RLock()
+	during := sh.users["u"]
+	sh.mu.RUnlock()
+	close(gate.release)
+	if n := <-pushed; n != 1 {
+		t.Errorf("Push = %d, want 1", n)
+	}
+	if during != before {
+		t.Fatal("the user was removed and made anew while a push was fanning out to it")
+	}
+
+	// With no push running, an empty user is removed.
+	c.Advance(2 * time.Hour)
+	r.Expire()
+	sh.mu.RLock()
+	after := sh.users["u"]
+	sh.mu.RUnlock()
+	if after != nil {
+		t.Fatal("an empty user stayed in its shard")
+	}
+}

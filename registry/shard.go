@@ -14,12 +14,12 @@ type shard struct {
 }
 
 // user is one user's registered connection ids and live sessions. A user
-// with neither is removed from its shard.
+// with neither is removed from its shard (see removeIfEmpty).
 type user struct {
 	// pushMu serialises pushes to this user, so every session sees the
 	// pushes in one order. It is held for a whole fan-out, never together
 	// with the shard lock: a push takes it after releasing the shard's
-	// read lock, and writers never wait for it (removeUser only tries it).
+	// read lock, and writers never wait for it (removeIfEmpty only tries it).
 	pushMu sync.Mutex
 	// live is the sessions of ids, in bind order, for fan-out: nil or a
 	// non-empty list that is never modified once stored. Writers build a
