@@ -20,7 +20,14 @@ type fleet struct {
 	sessions []*session // nil where the connect failed
 	perUserN []uint32   // live sessions per user, after connect
 
-	delivered   atomic.Uint64
+	delivered atomic.Uint64
+	// wakeAt is the delivery count at which the closed loop, waiting for its
+	// window, wants a byte on wakeFd (MaxUint64: nobody is waiting).
+	wakeAt      atomic.Uint64
+	wakeFd      atomic.Int64 // write end of wakePipe; -1: none
+	wakeOnce    sync.Once
+	wakePipe    [2]int // made by the first closed loop, closed by teardown
+	wakeErr     error
 	lastArrival atomic.Int64 // Unix ns of the latest delivery
 	badMessages atomic.Uint64
 	measureFrom atomic.Int64 // stamps sent before this are not timed; none until set
@@ -109,6 +116,8 @@ func emptyFleet(t *target, n, perUser, sources int) *fleet {
 	users := (n + perUser - 1) / perUser
 	f := &fleet{t: t, sources: sources, perUser: perUser, sessions: make([]*session, n), perUserN: make([]uint32, users)}
 	f.measureFrom.Store(math.MaxInt64)
+	f.wakeAt.Store(math.MaxUint64)
+	f.wakeFd.Store(-1)
 	return f
 }
 
@@ -148,11 +157,30 @@ func (f *fleet) deliver(s *session, msg []byte, now int64) {
 		return
 	}
 	s.track.observe(st.Seq)
-	f.delivered.Add(1)
+	if d := f.delivered.Add(1); d >= f.wakeAt.Load() && f.wakeAt.Swap(math.MaxUint64) != math.MaxUint64 {
+		if fd := f.wakeFd.Load(); fd >= 0 {
+			_, _ = syscall.Write(int(fd), []byte{1})
+		}
+	}
 	f.lastArrival.Store(now)
 	if st.Sent > 0 && st.Sent >= f.measureFrom.Load() {
 		f.latency.record(time.Duration(now - st.Sent))
 	}
+}
+
+// wakeReader returns the read end of the pipe through which deliveries
+// wake a closed loop waiting for its window (see wakeAt).
+func (f *fleet) wakeReader() (int, error) {
+	f.wakeOnce.Do(func() {
+		f.wakeErr = syscall.Pipe2(f.wakePipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC)
+		if f.wakeErr == nil {
+			f.wakeFd.Store(int64(f.wakePipe[1]))
+		}
+	})
+	if f.wakeErr != nil {
+		return -1, fmt.Errorf("wake pipe: %w", f.wakeErr)
+	}
+	return f.wakePipe[0], nil
 }
 
 // waitDelivered waits until at least want deliveries arrived, the timeout
@@ -195,6 +223,11 @@ func (f *fleet) teardown() bool {
 	case <-done:
 		if f.rx != nil {
 			f.rx.close()
+		}
+		// No delivery can write to the wake pipe any more.
+		if f.wakeFd.Swap(-1) >= 0 {
+			syscall.Close(f.wakePipe[0])
+			syscall.Close(f.wakePipe[1])
 		}
 		return true
 	case <-time.After(time.Minute):

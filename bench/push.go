@@ -19,6 +19,7 @@ type pusher struct {
 	workers int
 	pad     string
 	sent    []uint32 // pushes sent per user; sent[u] is written by u's worker only
+	paths   []string // request path per user
 
 	expected atomic.Uint64 // deliveries expected from pushes sent so far
 	pushes   atomic.Uint64
@@ -32,12 +33,17 @@ type pusher struct {
 }
 
 func newPusher(f *fleet, workers, padBytes int) *pusher {
-	return &pusher{
+	p := &pusher{
 		f:       f,
 		workers: max(1, min(workers, len(f.perUserN))),
 		pad:     strings.Repeat("x", padBytes),
 		sent:    make([]uint32, len(f.perUserN)),
+		paths:   make([]string, len(f.perUserN)),
 	}
+	for u := range p.paths {
+		p.paths[u] = "/api/" + userName(u) + "/push"
+	}
+	return p
 }
 
 // phase is one run of the pusher.
@@ -61,6 +67,9 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 			live += int(n)
 		}
 		windowDeliveries = uint64(ph.Window) * uint64(max(1, live/max(1, len(p.f.perUserN))))
+	}
+	if ph.Rate == 0 && !ph.Once && p.runClosedLoop(ctx, ph, windowDeliveries) == nil {
+		return
 	}
 	for w := range p.workers {
 		wg.Add(1)
@@ -115,7 +124,7 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 				p.expected.Add(uint64(p.f.perUserN[u]))
 				p.sent[u] = seq
 				begin := time.Now()
-				status, answer, err := rc.post(ctx, "/api/"+userName(u)+"/push", buf)
+				status, answer, err := rc.post(ctx, p.paths[u], buf)
 				if err == nil && status != 200 {
 					err = fmt.Errorf("status %d: %.200s", status, answer)
 				}

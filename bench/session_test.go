@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,15 +13,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // scriptedServer answers PUT register with 200 and runs script on each
 // WebSocket it accepts, over the raw connection, writing frames by hand.
-func scriptedServer(t *testing.T, script func(c *rawPeer)) *target {
+func scriptedServer(t *testing.T, script func(c *rawPeer), routes ...func(*http.ServeMux)) *target {
 	t.Helper()
 	mux := http.NewServeMux()
+	for _, add := range routes {
+		add(mux)
+	}
 	mux.HandleFunc("PUT /api/{user}/register", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-AUTH-TOKEN") != "tok" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -75,25 +80,32 @@ func (p *rawPeer) write(frames ...[]byte) {
 // expect reads one client frame and checks its opcode and payload.
 func (p *rawPeer) expect(op byte, payload string) {
 	p.t.Helper()
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(p.br, head); err != nil {
+	gotOp, got, err := p.read()
+	if err != nil {
 		p.t.Errorf("server read, want %q: %v", payload, err)
 		return
 	}
-	n := int(head[1] & 0x7f)
-	if n >= 126 {
-		p.t.Errorf("client frame longer than expected")
-		return
-	}
-	rest := make([]byte, 4+n)
-	if _, err := io.ReadFull(p.br, rest); err != nil {
-		p.t.Errorf("server read: %v", err)
-		return
-	}
-	gotOp, got, _ := unmaskClient(p.t, append(head, rest...))
 	if gotOp != op || string(got) != payload {
 		p.t.Errorf("client sent %#x %q, want %#x %q", gotOp, got, op, payload)
 	}
+}
+
+// read reads one (short) client frame.
+func (p *rawPeer) read() (byte, []byte, error) {
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(p.br, head); err != nil {
+		return 0, nil, err
+	}
+	n := int(head[1] & 0x7f)
+	if n >= 126 {
+		return 0, nil, errors.New("client frame longer than expected")
+	}
+	rest := make([]byte, 4+n)
+	if _, err := io.ReadFull(p.br, rest); err != nil {
+		return 0, nil, err
+	}
+	op, payload, _ := unmaskClient(p.t, append(head, rest...))
+	return op, payload, nil
 }
 
 // handshake plays the server's part of the connect sequence.
@@ -235,5 +247,122 @@ func TestConnectRefused(t *testing.T) {
 	_, _, err := tgt.connect(context.Background(), 0, "c0", 0)
 	if err == nil || !strings.Contains(err.Error(), "CONNECT refused") {
 		t.Errorf("connect error %v, want CONNECT refused", err)
+	}
+}
+
+// fakePushServer is a push server reduced to what the pusher needs: it
+// answers each push at once but holds the deliveries, writing them out
+// every flushEvery, and records the most pushes it held at once.
+type fakePushServer struct {
+	mu      sync.Mutex
+	peers   map[string][]*rawPeer
+	held    []heldPush
+	maxHeld int
+	pushes  int
+}
+
+type heldPush struct {
+	user  string
+	frame []byte
+}
+
+func TestClosedLoopKeepsItsWindow(t *testing.T) {
+	t.Parallel()
+	const (
+		users, perUser = 4, 2
+		window         = 3
+		flushEvery     = 15 * time.Millisecond
+	)
+	fs := &fakePushServer{peers: map[string][]*rawPeer{}}
+	tgt := scriptedServer(t, func(p *rawPeer) {
+		p.write(rawFrame(true, opText, nil, []byte(`0{"sid":"s"}`)))
+		p.expect(opText, "40")
+		p.write(rawFrame(true, opText, nil, []byte(`40{"sid":"n"}`)))
+		_, reg, err := p.read()
+		user, _, _ := strings.Cut(strings.TrimPrefix(string(reg), `42["register","`), `"`)
+		if err != nil || user == "" {
+			t.Errorf("register event %q: %v", reg, err)
+			return
+		}
+		fs.mu.Lock()
+		fs.peers[user] = append(fs.peers[user], p)
+		fs.mu.Unlock()
+		p.read() // until the client goes
+	}, func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /api/{user}/push", func(w http.ResponseWriter, r *http.Request) {
+			var body struct{ Message json.RawMessage }
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			user := r.PathValue("user")
+			fs.mu.Lock()
+			fs.pushes++
+			fs.held = append(fs.held, heldPush{user, rawFrame(true, opText, nil, []byte(`42["message",`+string(body.Message)+`]`))})
+			fs.maxHeld = max(fs.maxHeld, len(fs.held))
+			n := len(fs.peers[user])
+			fs.mu.Unlock()
+			fmt.Fprintf(w, `{"sessions":%d}`, n)
+		})
+	})
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(flushEvery):
+			}
+			fs.mu.Lock()
+			for _, h := range fs.held {
+				for _, p := range fs.peers[h.user] {
+					p.write(h.frame)
+				}
+			}
+			fs.held = fs.held[:0]
+			fs.mu.Unlock()
+		}
+	}()
+	defer func() { close(stop); <-flushed }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, st := newFleet(ctx, tgt, users*perUser, perUser, 4, 2, "r")
+	if st.ConnectErrors > 0 {
+		t.Fatalf("connect: %s", st.FirstError)
+	}
+	for registered := 0; registered < users*perUser; time.Sleep(time.Millisecond) {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d sessions registered", registered, users*perUser)
+		}
+		fs.mu.Lock()
+		registered = 0
+		for _, ps := range fs.peers {
+			registered += len(ps)
+		}
+		fs.mu.Unlock()
+	}
+	p := newPusher(f, 2, 8)
+	p.checkCount = true
+	p.run(ctx, phase{Duration: 300 * time.Millisecond, Window: window, Timed: true})
+	if !f.waitDelivered(ctx, p.expected.Load(), 5*time.Second) {
+		t.Errorf("%d of %d deliveries", f.delivered.Load(), p.expected.Load())
+	}
+	if !f.teardown() {
+		t.Fatal("teardown timed out")
+	}
+	c := f.counts(p.sent)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if p.errors.Load() > 0 || p.miscounts.Load() > 0 || !c.clean() || c.Received == 0 {
+		t.Errorf("errors %d (%s), miscounts %d, counts %+v", p.errors.Load(), p.pushError(), p.miscounts.Load(), c)
+	}
+	if int(p.pushes.Load()) != fs.pushes || fs.pushes <= 2*(window+1) {
+		t.Errorf("pusher counted %d pushes, server %d; want the same, several windows' worth", p.pushes.Load(), fs.pushes)
+	}
+	if fs.maxHeld > window+1 {
+		t.Errorf("the server held %d undelivered pushes at once, window %d allows %d", fs.maxHeld, window, window+1)
 	}
 }
