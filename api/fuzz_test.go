@@ -102,3 +102,25 @@ func FuzzIDArg(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanMessage checks scanMessage against encoding/json: it may pass a
+// body on, but whatever it accepts json.Valid accepts, with the message
+// encoding/json finds.
+func FuzzScanMessage(f *testing.F) {
+	for _, seed := range scanMessageCases {
+		f.Add([]byte(seed.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, ok := scanMessage(body)
+		if !ok {
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("scanMessage accepts %q, which json.Valid refuses", body)
+		}
+		want, err := unmarshalMessage(body)
+		if err != nil || !bytes.Equal(msg, want) {
+			t.Fatalf("scanMessage(%q) = %q; encoding/json gives %q, %v", body, msg, want, err)
+		}
+	})
+}

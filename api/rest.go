@@ -216,9 +216,14 @@ func isFormContentType(contentType string) bool {
 // object body, as encoding/json would decode it into a json.RawMessage
 // field named Message: the last member whose name matches case-insensitively
 // wins, a null body has no message, and any other non-object body is
-// errNotObject. Members named with escapes or non-ASCII bytes, which
-// encoding/json matches by Unicode folding, are left to encoding/json.
+// errNotObject. The usual body is checked and searched in one pass by
+// scanMessage; the others are checked by json.Valid and walked, and members
+// named with escapes or non-ASCII bytes, which encoding/json matches by
+// Unicode folding, are left to encoding/json.
 func jsonMessage(body []byte) ([]byte, error) {
+	if msg, ok := scanMessage(body); ok {
+		return msg, nil
+	}
 	if !json.Valid(body) {
 		return nil, errNotJSON
 	}
