@@ -41,12 +41,22 @@
 // is closed as slow. Transports only drain the queue: a long-poll GET takes
 // everything queued into one response, the WebSocket writer drains it back
 // to back, and an upgrade swaps the drainer without losing a packet.
+//
+// On a WebSocket with nothing queued, the goroutine calling Send writes the
+// frame itself with one non-blocking system call: no goroutine is woken per
+// message. Only when the socket cannot take everything at once does a
+// writer goroutine start; it writes what is left, then drains the queue
+// (each batch in one system call) and exits when it is empty. The server
+// builds its data frames itself; coder/websocket handles the handshake,
+// reading, and control frames.
+//
 // Heartbeats for all sessions run on one shared scheduler (a heap of due
 // times served by one goroutine and one timer, running only while sessions
-// exist); an idle WebSocket session costs one goroutine (its reader, started
-// after the HTTP handler has returned) and 256 + 512 bytes of bufio buffers;
-// its writer goroutine exists only while something is queued, and writes a
-// batch of queued packets with one system call.
+// exist). On Linux an idle WebSocket session holds no goroutine at all: its
+// reading waits in one shared epoll instance, served by one goroutine, and
+// runs on a new goroutine only when the client has sent something.
+// Elsewhere each session keeps one reader goroutine. Either way a session
+// holds 256 + 128 bytes of bufio buffers.
 //
 // # Limits and errors
 //

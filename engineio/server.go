@@ -286,7 +286,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, q map[strin
 		s.mu.Unlock()
 		srv.track(2)
 		go s.writeLoop(ws, nil)
-		go s.readLoop(ws)
+		go s.readLoop(ws, false)
 		return
 	}
 	s.poll(w, r)

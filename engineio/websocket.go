@@ -45,10 +45,31 @@ type wsConn struct {
 	// closeMu keeps br.Buffered in waitReadable apart from a close
 	// handshake's reads on another goroutine.
 	closeMu sync.Mutex
+
+	// For the read poller: the session whose reading waits there, the
+	// token of its armed wait (guarded by polls.mu), and whether the
+	// descriptor was added to the poller (used by the reading only).
+	reader    *session
+	pollToken uint64
+	polled    bool
+}
+
+// pollable reports whether ws's reading waits in the read poller.
+func (ws *wsConn) pollable() bool {
+	return canPoll && ws.raw != nil && ws.br != nil && polls.usable()
+}
+
+// stopReading withdraws a wait armed in the read poller: the reading of ws
+// is over, and its count in track with it.
+func (ws *wsConn) stopReading() {
+	if polls.cancel(ws) {
+		ws.reader.srv.track(-1)
+	}
 }
 
 // drop closes the connection at once, without a close handshake.
 func (ws *wsConn) drop() {
+	ws.stopReading()
 	if ws.c != nil { // nil while the upgrade is still being accepted
 		ws.c.CloseNow()
 	}
@@ -268,24 +289,50 @@ func readMessage(ctx context.Context, c *websocket.Conn, max int64) ([]byte, boo
 	return data, typ == websocket.MessageBinary, nil
 }
 
-// readLoop is the one reader of a session's WebSocket. It runs on its own
-// goroutine so the HTTP handler that accepted the connection can return and
-// net/http can free that request's state.
-func (s *session) readLoop(ws *wsConn) {
-	defer s.srv.track(-1)
+// readLoop reads and handles the messages of a session's WebSocket, then
+// waits for more. Where the read poller works, waiting costs no goroutine:
+// readLoop arms a wait and returns, and the poller runs it again, on a new
+// goroutine, once ws has something to read (readable tells it so). Elsewhere
+// it waits in waitReadable. From the session's start to the end of its
+// reading, whether running or waiting in the poller, the reading holds one
+// count in track.
+func (s *session) readLoop(ws *wsConn, readable bool) {
+	waiting := false
 	defer func() {
 		if v := recover(); v != nil {
 			s.srv.opts.Logger.Error("engineio: panic reading WebSocket", "sid", s.logID(), "panic", v, "stack", string(debug.Stack()))
 			s.close(ReasonInternalError, false)
 			ws.drop()
 		}
-	}()
-	for {
-		if err := ws.waitReadable(); err != nil {
-			s.readFailed(ws, err)
-			return
+		if !waiting {
+			s.srv.track(-1)
 		}
-		readErr, err := s.readOneOffStack(ws)
+	}()
+	poll := ws.pollable()
+	for {
+		var readErr, err error
+		switch {
+		case readable, ws.buffered():
+			readable = false
+		case poll:
+			if err := polls.arm(s, ws); err != nil {
+				s.readFailed(ws, err)
+				return
+			}
+			waiting = true
+			return
+		default:
+			if err := ws.waitReadable(); err != nil {
+				s.readFailed(ws, err)
+				return
+			}
+		}
+		if poll {
+			// A goroutine of the poller's, which ends after this message.
+			readErr, err = s.readOne(ws)
+		} else {
+			readErr, err = s.readOneOffStack(ws)
+		}
 		if readErr != nil {
 			s.readFailed(ws, readErr)
 			return
@@ -302,6 +349,20 @@ func (s *session) readLoop(ws *wsConn) {
 			return
 		}
 	}
+}
+
+// readOne reads one message and handles its packet. It returns the read
+// error, or else the error of handlePacket.
+func (s *session) readOne(ws *wsConn) (readErr, err error) {
+	data, binary, err := readMessage(context.Background(), ws.c, s.srv.opts.MaxPayload)
+	if err != nil {
+		return err, nil
+	}
+	p, err := decodeWebSocketMessage(data, binary, s.protocol)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.handlePacket(p)
 }
 
 // readOneOffStack reads one message and handles its packet, on a goroutine
@@ -322,16 +383,8 @@ func (s *session) readOneOffStack(ws *wsConn) (readErr, err error) {
 				done <- handled{panicked: true, value: v}
 			}
 		}()
-		data, binary, err := readMessage(context.Background(), ws.c, s.srv.opts.MaxPayload)
-		if err != nil {
-			done <- handled{readErr: err}
-			return
-		}
-		p, err := decodeWebSocketMessage(data, binary, s.protocol)
-		if err == nil {
-			err = s.handlePacket(p)
-		}
-		done <- handled{err: err}
+		readErr, err := s.readOne(ws)
+		done <- handled{readErr: readErr, err: err}
 	}()
 	h := <-done
 	if h.panicked {
@@ -348,19 +401,13 @@ type handled struct {
 	value    any
 }
 
-// waitReadable parks the reader until its connection has data (or an error
-// or end of file) to read, in as few stack frames as it can: a readable byte
-// buffered in coder/websocket's bufio.Reader, or one the kernel holds (seen
-// by peeking, without taking it). Without the raw connection it returns at
-// once and the read itself waits.
+// waitReadable parks the reader until the kernel holds data (or an error or
+// end of file) for its connection, in as few stack frames as it can: it
+// peeks, without taking anything. The caller first looks at what is
+// buffered. Without the raw connection it returns at once and the read
+// itself waits.
 func (ws *wsConn) waitReadable() error {
 	if ws.raw == nil || ws.br == nil {
-		return nil
-	}
-	ws.closeMu.Lock()
-	n := ws.br.Buffered()
-	ws.closeMu.Unlock()
-	if n > 0 {
 		return nil
 	}
 	if err := ws.raw.Read(peekReadable); err != nil {
@@ -369,10 +416,23 @@ func (ws *wsConn) waitReadable() error {
 	return nil
 }
 
+// buffered reports whether coder/websocket's bufio.Reader holds data not
+// read yet.
+func (ws *wsConn) buffered() bool {
+	if ws.br == nil {
+		return false
+	}
+	ws.closeMu.Lock()
+	defer ws.closeMu.Unlock()
+	return ws.br.Buffered() > 0
+}
+
 // closeHandshake closes ws with a close handshake from a goroutine other
 // than its reader: coder/websocket then reads the reply from the bufio.Reader
-// that waitReadable looks at.
+// that buffered looks at. A wait in the read poller is withdrawn first, so
+// the reply is coder/websocket's alone to read.
 func (ws *wsConn) closeHandshake(code websocket.StatusCode, reason string) {
+	ws.stopReading()
 	ws.closeMu.Lock()
 	defer ws.closeMu.Unlock()
 	ws.c.Close(code, reason)
@@ -413,7 +473,7 @@ func (s *session) probeLoop(ws *wsConn) {
 		s.srv.track(-1)
 		return
 	}
-	s.readLoop(ws)
+	s.readLoop(ws, false)
 }
 
 func (s *session) probe1(ctx context.Context, ws *wsConn) bool {

@@ -1,0 +1,22 @@
+//go:build !linux
+
+package engineio
+
+import "errors"
+
+// canPoll tells whether the read poller works here: not on this system,
+// where each WebSocket session's reader waits on its own goroutine.
+const canPoll = false
+
+// readPoller is the read poller's stand-in here; it is never usable.
+type readPoller struct{}
+
+var polls readPoller
+
+func (*readPoller) usable() bool { return false }
+
+func (*readPoller) arm(*session, *wsConn) error {
+	return errors.New("engineio: no read poller on this system")
+}
+
+func (*readPoller) cancel(*wsConn) bool { return false }
