@@ -34,7 +34,9 @@ type Options struct {
 	// MaxBodyBytes bounds every request body. Default 1 MiB.
 	MaxBodyBytes int64
 	// BodyTimeout bounds the time to read a push body, against clients
-	// that trickle it. Default 30s.
+	// that trickle it. Default 30s. The API sets a read deadline for each
+	// body unless the http.Server's ReadTimeout, which net/http applies to
+	// every request from its first byte, is no longer.
 	BodyTimeout time.Duration
 	// MetricsPublic serves /metrics without a token.
 	MetricsPublic bool

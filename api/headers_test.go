@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -92,5 +95,67 @@ func TestHTTPDate(t *testing.T) {
 		if want := now.UTC().Format(http.TimeFormat); len(got) != 1 || got[0] != want {
 			t.Errorf("httpDate(%v) = %q, want %q", now, got, want)
 		}
+	}
+}
+
+// TestStalledBody checks that a push body that stops coming is answered 400
+// and the connection closed within the shorter of BodyTimeout and the
+// server's ReadTimeout, and that a server ReadTimeout (with an IdleTimeout,
+// as the server sets both) does not cut a keep-alive connection that sits
+// idle between pushes longer than it.
+func TestStalledBody(t *testing.T) {
+	t.Parallel()
+	const short, long = 200 * time.Millisecond, 10 * time.Second
+	tests := []struct {
+		name              string
+		bodyTimeout, read time.Duration
+	}{
+		{"BodyTimeout, no ReadTimeout", short, 0},
+		{"shorter ReadTimeout", long, short},
+		{"shorter BodyTimeout", short, long},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newTestAPI(t, Options{BodyTimeout: tt.bodyTimeout}, registry.Options{})
+			srv := httptest.NewUnstartedServer(a)
+			srv.Config.ReadTimeout = tt.read
+			srv.Config.IdleTimeout = long // as the server sets it
+			srv.Start()
+			defer srv.Close()
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			push := func(body string, length int) (*http.Response, time.Duration) {
+				t.Helper()
+				start := time.Now()
+				fmt.Fprintf(conn, "POST /api/u1/push HTTP/1.1\r\nHost: x\r\nX-AUTH-TOKEN: %s\r\nContent-Length: %d\r\n\r\n%s", token, length, body)
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("no answer: %v", err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				return res, time.Since(start)
+			}
+			// A whole push, a pause longer than the timeouts, another.
+			for range 2 {
+				if res, _ := push(`{"message":1}`, 13); res.StatusCode != 200 {
+					t.Fatalf("push answered %d, want 200", res.StatusCode)
+				}
+				time.Sleep(2 * short)
+			}
+			res, took := push(`{"message":`, 100)
+			if res.StatusCode != 400 || !res.Close {
+				t.Errorf("stalled body answered %d (close %v), want 400 and close", res.StatusCode, res.Close)
+			}
+			if took > 3*time.Second {
+				t.Errorf("stalled body answered after %v, want about %v", took, short)
+			}
+		})
 	}
 }

@@ -141,18 +141,30 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 	default:
 		body = http.MaxBytesReader(w, r.Body, a.maxBody)
 	}
-	// A read deadline for this body only: net/http sets its own again
-	// before the next request on the connection.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(a.bodyWait))
+	// A read deadline for this body only, unless the server's ReadTimeout
+	// already ends the body sooner. It need not be cleared: net/http
+	// clears it once the body is read to its end and sets its own before
+	// the next request.
+	if !serverBoundsBody(r, a.bodyWait) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyWait))
+	}
 	if _, err := buf.ReadFrom(body); err != nil {
 		// Keep the expired deadline: net/http would otherwise wait for the
 		// rest of the body before answering. The connection is closed.
 		w.Header().Set("Connection", "close")
 		return err
 	}
-	_ = rc.SetReadDeadline(time.Time{})
 	return nil
+}
+
+// serverBoundsBody reports whether the http.Server serving r has a
+// ReadTimeout of at most wait: net/http then sets a read deadline that
+// ends r's body within wait of the request's start (it sets a deadline
+// there in any case, so this one costs nothing more), and a second one
+// per request is not needed.
+func serverBoundsBody(r *http.Request, wait time.Duration) bool {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return srv != nil && srv.ReadTimeout > 0 && srv.ReadTimeout <= wait
 }
 
 // Errors of parseMessage; their text is the API's error message.

@@ -33,6 +33,7 @@ func BenchmarkPushServer(b *testing.B) {
 	srv := &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
