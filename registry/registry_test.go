@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -487,5 +488,55 @@ func TestBindMovesSession(t *testing.T) {
 				t.Fatalf("Bind with the id the session left: %v", err)
 			}
 		})
+	}
+}
+
+// TestPushParallelFanOut pushes to a user with enough sessions for the
+// fan-out to be shared among goroutines: every session gets every push
+// once and in order, failing sessions are dropped and closed, and Push
+// counts the rest.
+func TestPushParallelFanOut(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	r := newRegistry(t, Options{MaxSessionsPerUser: 4 * parallelFanOut, MaxPendingPerUser: 4 * parallelFanOut})
+	const n = 3*parallelFanOut + 7
+	sessions := make([]*fakeSession, n)
+	for i := range sessions {
+		id := fmt.Sprint(i)
+		if err := r.Register("u", id); err != nil {
+			t.Fatal(err)
+		}
+		sessions[i] = &fakeSession{fail: i%100 == 99}
+		if err := r.Bind("u", id, sessions[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := n / 100
+	for p := range 20 {
+		// The failing sessions fail the first push and are gone after it.
+		want := n - failing
+		if got := r.Push("u", []byte(fmt.Sprint(p))); got != want {
+			t.Fatalf("push %d reached %d sessions, want %d", p, got, want)
+		}
+	}
+	if got := r.Sessions("u"); got != n-failing {
+		t.Errorf("%d sessions left, want %d", got, n-failing)
+	}
+	for i, s := range sessions {
+		if i%100 == 99 {
+			if reasons := s.closeReasons(); len(reasons) != 1 || reasons[0] != ReasonEmitError {
+				t.Errorf("failing session %d closed with %q", i, reasons)
+			}
+			continue
+		}
+		got := s.received()
+		if len(got) != 20 {
+			t.Fatalf("session %d got %d pushes, want 20", i, len(got))
+		}
+		for p, m := range got {
+			if m != fmt.Sprint(p) {
+				t.Fatalf("session %d: push %d is %q", i, p, m)
+			}
+		}
 	}
 }

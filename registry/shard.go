@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -342,14 +343,12 @@ func (r *Registry) Push(userID string, packet []byte) int {
 	// waiting for another fan-out while holding it would stall a writer
 	// waiting for the shard, and with it every reader of the shard.
 	u.pushMu.Lock()
-	n := 0
+	var n int
 	var failed []Session
-	for _, b := range u.sessions() {
-		if err := b.session.Emit(packet); err != nil {
-			failed = append(failed, b.session)
-			continue
-		}
-		n++
+	if bs := u.sessions(); len(bs) >= parallelFanOut {
+		n, failed = emitParallel(bs, packet)
+	} else {
+		n, failed = emitAll(bs, packet, nil)
 	}
 	u.pushMu.Unlock()
 	for _, s := range failed {
@@ -358,6 +357,66 @@ func (r *Registry) Push(userID string, packet []byte) int {
 		}
 	}
 	return n
+}
+
+// emitAll emits packet to every session of bs and returns how many took it,
+// and those that failed appended to failed.
+func emitAll(bs []binding, packet []byte, failed []Session) (int, []Session) {
+	n := 0
+	for _, b := range bs {
+		if err := b.session.Emit(packet); err != nil {
+			failed = append(failed, b.session)
+			continue
+		}
+		n++
+	}
+	return n, failed
+}
+
+// parallelFanOut is the number of sessions of one user from which a push is
+// shared among up to GOMAXPROCS goroutines. Emit writes to the client's
+// socket when it can, a system call per session; a large fan-out on one
+// goroutine would use one CPU while the others idle.
+const parallelFanOut = 512
+
+// emitParallel is emitAll over bs shared among goroutines, at least
+// parallelFanOut/2 sessions each; the caller's goroutine takes the first
+// share. Each session is emitted to by one goroutine, and Push returns only
+// when all are done, so every session still sees pushes in order.
+func emitParallel(bs []binding, packet []byte) (int, []Session) {
+	parts := min(runtime.GOMAXPROCS(0), len(bs)/(parallelFanOut/2))
+	if parts < 2 {
+		return emitAll(bs, packet, nil)
+	}
+	type result struct {
+		n      int
+		failed []Session
+	}
+	results := make([]result, parts)
+	panics := make([]any, parts)
+	size := (len(bs) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panics[i] = recover() }()
+			share := bs[i*size : min((i+1)*size, len(bs))]
+			results[i].n, results[i].failed = emitAll(share, packet, nil)
+		}()
+	}
+	n, failed := emitAll(bs[:size], packet, nil)
+	wg.Wait()
+	for _, v := range panics {
+		if v != nil {
+			panic(v) // on the caller's goroutine, as without the helpers
+		}
+	}
+	for _, r := range results[1:] {
+		n += r.n
+		failed = append(failed, r.failed...)
+	}
+	return n, failed
 }
 
 // Sessions returns how many live sessions userID has.
