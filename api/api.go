@@ -124,7 +124,9 @@ func (a *API) Drain() { a.draining.Store(true) }
 func (a *API) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("PUT /api/{userId}/register", a.auth(http.HandlerFunc(a.register)))
-	mux.Handle("POST /api/{userId}/push", a.auth(http.HandlerFunc(a.push)))
+	mux.Handle(pushPattern, a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.push(w, r, r.PathValue("userId"))
+	})))
 	mux.HandleFunc("GET /api/status/ping", a.ping)
 	mux.HandleFunc("GET /api/status/info", a.info)
 	if a.public {
@@ -148,10 +150,16 @@ func (a *API) routes() http.Handler {
 // socketPattern is where the Socket.IO server is mounted.
 const socketPattern = "/socket.io/"
 
+// pushPattern is the push route. serve matches the usual push requests
+// itself (see pushUserID); the mux has it for the others and for the Allow
+// field of its 405 answers.
+const pushPattern = "POST /api/{userId}/push"
+
 // serve wraps the mux: Socket.IO requests go straight through (their
 // transports need the bare ResponseWriter to hijack and flush); every other
 // request is counted by route and status, and where the mux would answer its
 // plain-text 404 or 405 the answer is a JSON error (keeping Allow on a 405).
+// Pushes skip the mux's search through every pattern.
 func (a *API) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.sockets != nil && strings.HasPrefix(r.URL.Path, socketPattern) {
@@ -160,7 +168,14 @@ func (a *API) serve(mux *http.ServeMux) http.Handler {
 		}
 		rec := recorderPool.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w, req: r}
-		mux.ServeHTTP(rec, r)
+		if userID, ok := pushUserID(r); ok {
+			r.Pattern = pushPattern // as the mux sets it
+			if a.authorized(rec, r) {
+				a.push(rec, r, userID)
+			}
+		} else {
+			mux.ServeHTTP(rec, r)
+		}
 		route := r.Pattern // set by the mux on r itself
 		if route == "" {
 			route = "unmatched"
@@ -173,6 +188,41 @@ func (a *API) serve(mux *http.ServeMux) http.Handler {
 		}
 		a.metrics.request(route, code)
 	})
+}
+
+// pushUserID returns the user id of a push request, the {userId} the mux
+// would match with pushPattern, when the id is made of bytes a path never
+// escapes (letters, digits and -._~$&+,:;=@) and is not a "." or ".."
+// segment: then the path is the mux's escaped and cleaned path and the id is
+// its segment as it stands. Anything else (other routes, other ids, paths
+// the mux would clean and redirect) is left to the mux.
+func pushUserID(r *http.Request) (string, bool) {
+	const prefix, suffix = "/api/", "/push"
+	p := r.URL.Path
+	if r.Method != http.MethodPost || r.URL.RawPath != "" ||
+		len(p) <= len(prefix)+len(suffix) || p[:len(prefix)] != prefix || p[len(p)-len(suffix):] != suffix {
+		return "", false
+	}
+	id := p[len(prefix) : len(p)-len(suffix)]
+	if id == "." || id == ".." {
+		return "", false
+	}
+	for i := range len(id) {
+		if !plainPathByte(id[i]) {
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// plainPathByte reports whether c stands for itself in an escaped path
+// and is not its separator.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~$&+,:;=@", c) >= 0
 }
 
 // recorderPool recycles recorders: no handler keeps its ResponseWriter

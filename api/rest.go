@@ -55,13 +55,12 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 
 // push sends the body's message to every live session of the user and
 // answers how many sessions it was queued to.
-func (a *API) push(w http.ResponseWriter, r *http.Request) {
+func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) {
 	start := time.Now()
 	if a.draining.Load() {
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
-	userID := r.PathValue("userId")
 	if len(userID) > MaxIDLength {
 		writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
 		return
