@@ -159,23 +159,27 @@ const pushPattern = "POST /api/{userId}/push"
 // transports need the bare ResponseWriter to hijack and flush); every other
 // request is counted by route and status, and where the mux would answer its
 // plain-text 404 or 405 the answer is a JSON error (keeping Allow on a 405).
-// Pushes skip the mux's search through every pattern.
+// The usual pushes skip the mux's search through every pattern and the
+// status recorder.
 func (a *API) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.sockets != nil && strings.HasPrefix(r.URL.Path, socketPattern) {
 			mux.ServeHTTP(w, r)
 			return
 		}
+		if userID, ok := pushUserID(r); ok {
+			// The usual push tells its status itself: no recorder.
+			r.Pattern = pushPattern // as the mux sets it
+			code := http.StatusUnauthorized
+			if a.authorized(w, r) {
+				code = a.push(w, r, userID)
+			}
+			a.metrics.pushAnswered(code)
+			return
+		}
 		rec := recorderPool.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w, req: r}
-		if userID, ok := pushUserID(r); ok {
-			r.Pattern = pushPattern // as the mux sets it
-			if a.authorized(rec, r) {
-				a.push(rec, r, userID)
-			}
-		} else {
-			mux.ServeHTTP(rec, r)
-		}
+		mux.ServeHTTP(rec, r)
 		route := r.Pattern // set by the mux on r itself
 		if route == "" {
 			route = "unmatched"

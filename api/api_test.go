@@ -267,6 +267,9 @@ func TestMetrics(t *testing.T) {
 	a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":1}`})
 	a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":2}`})
 	a.do(t, request{"POST", "/api/u1/push", nil, `{"message":3}`})
+	a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":`})
+	// Through the mux rather than serve's own match: the same counters.
+	a.do(t, request{"POST", "/api/u%31/push", jsonAuthed, `{"message":4}`})
 	a.do(t, request{"GET", "/nope", nil, ""})
 	w := a.do(t, request{"GET", "/metrics", map[string]string{"Authorization": "Bearer " + token}, ""})
 	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
@@ -277,12 +280,13 @@ func TestMetrics(t *testing.T) {
 		"notification_users 1",
 		"notification_registered_sessions 1",
 		"notification_pending_connection_ids 1",
-		"notification_pushes_total 2",
-		"notification_deliveries_total 2",
+		"notification_pushes_total 3",
+		"notification_deliveries_total 3",
 		"notification_auth_failures_total 1",
-		`notification_push_duration_seconds_bucket{le="+Inf"} 2`,
-		"notification_push_duration_seconds_count 2",
-		`notification_http_requests_total{route="POST /api/{userId}/push",code="200"} 2`,
+		`notification_push_duration_seconds_bucket{le="+Inf"} 3`,
+		"notification_push_duration_seconds_count 3",
+		`notification_http_requests_total{route="POST /api/{userId}/push",code="200"} 3`,
+		`notification_http_requests_total{route="POST /api/{userId}/push",code="400"} 1`,
 		`notification_http_requests_total{route="POST /api/{userId}/push",code="401"} 1`,
 		`notification_http_requests_total{route="PUT /api/{userId}/register",code="200"} 1`,
 		`notification_http_requests_total{route="unmatched",code="404"} 1`,

@@ -30,6 +30,10 @@ type metrics struct {
 	mu            sync.RWMutex
 	requests      map[requestKey]*atomic.Uint64
 	registrations map[string]*atomic.Uint64
+
+	// pushOK is the requests counter of pushes answered 200, once one was:
+	// the one counter of the hot path, found without the map and its lock.
+	pushOK atomic.Pointer[atomic.Uint64]
 }
 
 type requestKey struct {
@@ -58,6 +62,20 @@ func (m *metrics) pushed(n int, d time.Duration) {
 // request counts one REST request by route pattern and status.
 func (m *metrics) request(route string, code int) {
 	counter(&m.mu, m.requests, requestKey{route, code}).Add(1)
+}
+
+// pushAnswered counts one push request answered with status code.
+func (m *metrics) pushAnswered(code int) {
+	if code != http.StatusOK {
+		m.request(pushPattern, code)
+		return
+	}
+	c := m.pushOK.Load()
+	if c == nil {
+		c = counter(&m.mu, m.requests, requestKey{pushPattern, code})
+		m.pushOK.Store(c)
+	}
+	c.Add(1)
 }
 
 // registration counts one socket register event by result.

@@ -54,28 +54,25 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 }
 
 // push sends the body's message to every live session of the user and
-// answers how many sessions it was queued to.
-func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) {
+// answers how many sessions it was queued to. It returns the status it
+// answered.
+func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) int {
 	start := time.Now()
 	if a.draining.Load() {
-		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
-		return
+		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 	}
 	if len(userID) > MaxIDLength {
-		writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
-		return
+		return writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
 	if err := a.readBody(w, r, buf); err != nil {
-		a.bodyError(w, err)
-		return
+		return a.bodyError(w, err)
 	}
 	body := buf.Bytes()
 	msg, err := parseMessage(r.Header.Get("Content-Type"), body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return writeError(w, http.StatusBadRequest, err.Error())
 	}
 	n := a.reg.Push(userID, encodeMessageEvent(msg))
 	a.metrics.pushed(n, time.Since(start))
@@ -85,6 +82,7 @@ func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) {
 	out = strconv.AppendInt(out, int64(n), 10)
 	out = append(out, '}')
 	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK
 }
 
 // messageEventPrefix starts the Socket.IO EVENT packet of a push in the
@@ -114,13 +112,12 @@ func putBody(buf *bytes.Buffer) {
 }
 
 // bodyError answers a request whose body readBody refused: 413 when it was
-// too large, 400 when it could not be read.
-func (a *API) bodyError(w http.ResponseWriter, err error) {
+// too large, 400 when it could not be read. It returns the status.
+func (a *API) bodyError(w http.ResponseWriter, err error) int {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
-		return
+		return writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
 	}
-	writeError(w, http.StatusBadRequest, "could not read request body")
+	return writeError(w, http.StatusBadRequest, "could not read request body")
 }
 
 // readBody reads the request body into buf, at most a.maxBody bytes, within
