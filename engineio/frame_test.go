@@ -273,3 +273,30 @@ func TestFrameWriterDeadline(t *testing.T) {
 	}
 	check("write near the deadline", 2)
 }
+
+// TestDeclaresTooMuch checks the look at the next frame's header: its
+// declared length in each of the three forms against the limit, and a
+// header not yet whole, which is left to the read.
+func TestDeclaresTooMuch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		header []byte
+		want   bool
+	}{
+		{"short frame", []byte{0x81, 0x80 | 100}, false},
+		{"16-bit length at the limit", []byte{0x81, 0x80 | 126, 0x03, 0xe8}, false},
+		{"16-bit length over", []byte{0x81, 0x80 | 126, 0x03, 0xe9}, true},
+		{"64-bit length of 1 TiB", []byte{0x82, 0x80 | 127, 0, 0, 1, 0, 0, 0, 0, 0}, true},
+		{"64-bit length with the top bit set", []byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, true},
+		{"64-bit header not whole yet", []byte{0x82, 0x80 | 127, 0, 0, 1}, false},
+		{"one byte", []byte{0x81}, false},
+		{"nothing (end of file)", nil, false},
+	}
+	for _, tt := range tests {
+		ws := &wsConn{br: bufio.NewReaderSize(bytes.NewReader(tt.header), 16)}
+		if got := ws.declaresTooMuch(1000); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package engineio
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -327,6 +328,10 @@ func (s *session) readLoop(ws *wsConn, readable bool) {
 				return
 			}
 		}
+		if ws.declaresTooMuch(s.srv.opts.MaxPayload) {
+			s.readFailed(ws, errTooLarge)
+			return
+		}
 		if poll {
 			// A goroutine of the poller's, which ends after this message.
 			readErr, err = s.readOne(ws)
@@ -425,6 +430,38 @@ func (ws *wsConn) buffered() bool {
 	ws.closeMu.Lock()
 	defer ws.closeMu.Unlock()
 	return ws.br.Buffered() > 0
+}
+
+// declaresTooMuch reports whether the frame that starts the next message,
+// as far as its header is already received, declares more than max bytes:
+// such a message is refused at once, not after waiting for max bytes that
+// may never come. The caller knows the connection is readable, so the one
+// read that fills the bufio.Reader does not wait. A header not yet whole,
+// and the continuation frames of a message, are left to the read itself,
+// which stops at max bytes.
+func (ws *wsConn) declaresTooMuch(max int64) bool {
+	if ws.br == nil {
+		return false
+	}
+	ws.closeMu.Lock()
+	defer ws.closeMu.Unlock()
+	if _, err := ws.br.Peek(1); err != nil {
+		return false // the read reports it
+	}
+	h, _ := ws.br.Peek(min(ws.br.Buffered(), 10))
+	if len(h) < 2 {
+		return false
+	}
+	var n uint64
+	switch l := h[1] & 0x7f; {
+	case l < 126:
+		n = uint64(l)
+	case l == 126 && len(h) >= 4:
+		n = uint64(binary.BigEndian.Uint16(h[2:4]))
+	case l == 127 && len(h) >= 10:
+		n = binary.BigEndian.Uint64(h[2:10])
+	}
+	return n > uint64(max)
 }
 
 // closeHandshake closes ws with a close handshake from a goroutine other

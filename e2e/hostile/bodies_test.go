@@ -1,7 +1,8 @@
 package hostile
 
-// Regression tests for body limits on every route and for large pushes to
-// sessions that never read.
+// Regression tests for body limits on every route, for large pushes to
+// sessions that never read, and for a WebSocket frame declaring more than
+// the limit.
 
 import (
 	"encoding/json"
@@ -71,5 +72,24 @@ func TestLargePushToStuckSessions(t *testing.T) {
 	}
 	if grew := peak - before; grew > 256<<20 {
 		t.Errorf("RSS grew by %d MiB (from %d MiB) for two 900 KB pushes", grew>>20, before>>20)
+	}
+}
+
+// TestHugeDeclaredFrameClosedAtOnce sends a WebSocket frame whose header
+// declares 1 TiB, far beyond MAX_PAYLOAD, and a few bytes of it: the
+// header alone shows the message is too large, so the session should be
+// closed at once instead of waiting for bytes that never come.
+func TestHugeDeclaredFrameClosedAtOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, hostileEnv...)
+	w, err := dialRawWS(t, s.addr, "", "/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.writeFrame(0x1, "40")
+	w.Write(append(frameHeader(0x1, true, 1<<40), "4aaaa"...))
+	if !w.waitClosed(time.Second) {
+		t.Errorf("session still open 1s after a frame declaring 1 TiB (MAX_PAYLOAD=%d)", maxPayload)
 	}
 }

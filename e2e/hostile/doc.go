@@ -18,9 +18,7 @@
 // read are closed as slow without hurting others; and that SIGTERM under
 // load answers in-flight pushes, closes sessions and exits in time.
 // FuzzSessionFrames sends arbitrary message sequences on a session of the
-// in-process server and fails on any panic, even a recovered one. Tests
-// named in knownbugs_test.go are skipped: each describes a known bug and
-// fails until it is fixed.
+// in-process server and fails on any panic, even a recovered one.
 //
 // The tests speak the protocols themselves (a minimal Engine.IO 4 /
 // Socket.IO 5 client over github.com/coder/websocket and raw HTTP), so they
