@@ -20,7 +20,7 @@ import (
 
 // scriptedServer answers PUT register with 200 and runs script on each
 // WebSocket it accepts, over the raw connection, writing frames by hand.
-func scriptedServer(t *testing.T, script func(c *rawPeer), routes ...func(*http.ServeMux)) *target {
+func scriptedServer(t testing.TB, script func(c *rawPeer), routes ...func(*http.ServeMux)) *target {
 	t.Helper()
 	mux := http.NewServeMux()
 	for _, add := range routes {
@@ -62,7 +62,7 @@ func scriptedServer(t *testing.T, script func(c *rawPeer), routes ...func(*http.
 
 // rawPeer is the server's side of one scripted WebSocket.
 type rawPeer struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 }

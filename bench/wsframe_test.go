@@ -111,7 +111,7 @@ func TestParseFrameEveryPrefix(t *testing.T) {
 
 // unmaskClient decodes one frame as a server reads it (independently of
 // parseFrame): it must be final and masked.
-func unmaskClient(t *testing.T, b []byte) (op byte, payload []byte, n int) {
+func unmaskClient(t testing.TB, b []byte) (op byte, payload []byte, n int) {
 	t.Helper()
 	if len(b) < 6 || b[0]&0x80 == 0 || b[1]&0x80 == 0 {
 		t.Fatalf("client frame % x: not final or not masked", b[:min(len(b), 6)])
