@@ -25,7 +25,7 @@ import (
 func BenchmarkSessionRead(b *testing.B) {
 	const sessions = 100
 	frame := rawFrame(true, opText, nil, []byte(`42["message",{"s":1,"t":0,"p":"`+strings.Repeat("x", 64)+`"}]`))
-	for _, way := range []string{"reactor", "goroutine"} {
+	for _, way := range []string{"reactor", "reactor-1", "goroutine"} {
 		b.Run(way, func(b *testing.B) {
 			peers := make(chan *rawPeer, sessions)
 			release := make(chan struct{})
@@ -37,7 +37,9 @@ func BenchmarkSessionRead(b *testing.B) {
 			var stop func()
 			switch way {
 			case "reactor":
-				stop = benchReactorSessions(b, tgt, sessions, &delivered)
+				stop = benchReactorSessions(b, tgt, sessions, runtime.GOMAXPROCS(0), &delivered)
+			case "reactor-1":
+				stop = benchReactorSessions(b, tgt, sessions, 1, &delivered)
 			default:
 				stop = benchGoroutineSessions(b, tgt, sessions, &delivered)
 			}
@@ -80,11 +82,11 @@ func BenchmarkSessionRead(b *testing.B) {
 // rusageThread is RUSAGE_THREAD: the calling thread's resource usage.
 const rusageThread = 1
 
-// benchReactorSessions opens n WebSockets read by a reactor.
-func benchReactorSessions(b *testing.B, tgt *target, n int, delivered *atomic.Int64) (stop func()) {
+// benchReactorSessions opens n WebSockets read by a reactor of loops loops.
+func benchReactorSessions(b *testing.B, tgt *target, n, loops int, delivered *atomic.Int64) (stop func()) {
 	b.Helper()
 	var ended sync.WaitGroup
-	rx, err := newReactor(2, reactorHandler{
+	rx, err := newReactor(loops, reactorHandler{
 		message: func(_ *session, msg []byte, _ int64) {
 			if _, err := parseStamp(msg); err == nil {
 				delivered.Add(1)
