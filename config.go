@@ -83,7 +83,7 @@ var settings = []setting{
 		set: func(c *config, v string) error { return parseInt64(&c.MaxPayload, v, 1) }},
 	{env: "MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest REST request body, bytes (413 beyond)",
 		set: func(c *config, v string) error { return parseInt64(&c.MaxBodyBytes, v, 1) }},
-	{env: "BODY_TIMEOUT", flag: "body-timeout", def: "30s", usage: "time allowed to send a REST request body",
+	{env: "BODY_TIMEOUT", flag: "body-timeout", def: "30s", usage: "time allowed to send a whole REST request, counted from its first byte",
 		set: func(c *config, v string) error { return parseDuration(&c.BodyTimeout, v, time.Millisecond) }},
 	{env: "MAX_QUEUE", flag: "max-queue", def: "1024", usage: "messages queued per session before it is closed as too slow",
 		set: func(c *config, v string) error { return parseInt(&c.MaxQueue, v, 1) }},
