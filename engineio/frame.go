@@ -50,10 +50,10 @@ type frameWriter struct {
 // raw connection, for non-blocking writes.
 func newFrameWriter(conn net.Conn, raw syscall.RawConn) *frameWriter {
 	w := &frameWriter{conn: conn}
-	if raw != nil && canWriteNow {
+	if raw != nil && canWriteOnce {
 		w.raw = raw
 		w.writeFn = func(fd uintptr) bool {
-			w.n, w.err = writeNow(fd, w.out)
+			w.n, w.err = writeOnce(fd, w.out)
 			return true
 		}
 	}

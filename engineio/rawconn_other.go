@@ -8,8 +8,8 @@ const canPeek = false
 
 func peekReadable(uintptr) bool { return true }
 
-// canWriteNow tells whether writeNow works here: not on this system, where
+// canWriteOnce tells whether writeOnce works here: not on this system, where
 // every WebSocket batch is written by the session's writer goroutine.
-const canWriteNow = false
+const canWriteOnce = false
 
-func writeNow(uintptr, []byte) (int, error) { return 0, nil }
+func writeOnce(uintptr, []byte) (int, error) { return 0, nil }

@@ -17,13 +17,13 @@ func peekReadable(fd uintptr) bool {
 	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
 }
 
-// canWriteNow tells whether writeNow works here.
-const canWriteNow = true
+// canWriteOnce tells whether writeOnce works here.
+const canWriteOnce = true
 
-// writeNow writes p to the non-blocking socket fd once, without waiting:
+// writeOnce writes p to the non-blocking socket fd once, without waiting:
 // it returns how much the kernel took, 0 with a nil error when it took
 // nothing because the socket's buffer is full.
-func writeNow(fd uintptr, p []byte) (int, error) {
+func writeOnce(fd uintptr, p []byte) (int, error) {
 	for {
 		n, err := syscall.Write(int(fd), p)
 		switch {
