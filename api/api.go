@@ -150,31 +150,17 @@ func (a *API) routes() http.Handler {
 // socketPattern is where the Socket.IO server is mounted.
 const socketPattern = "/socket.io/"
 
-// pushPattern is the push route. serve matches the usual push requests
-// itself (see pushUserID); the mux has it for the others and for the Allow
-// field of its 405 answers.
+// pushPattern is the push route.
 const pushPattern = "POST /api/{userId}/push"
 
 // serve wraps the mux: Socket.IO requests go straight through (their
 // transports need the bare ResponseWriter to hijack and flush); every other
 // request is counted by route and status, and where the mux would answer its
 // plain-text 404 or 405 the answer is a JSON error (keeping Allow on a 405).
-// The usual pushes skip the mux's search through every pattern and the
-// status recorder.
 func (a *API) serve(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.sockets != nil && strings.HasPrefix(r.URL.Path, socketPattern) {
 			mux.ServeHTTP(w, r)
-			return
-		}
-		if userID, ok := pushUserID(r); ok {
-			// The usual push tells its status itself: no recorder.
-			r.Pattern = pushPattern // as the mux sets it
-			code := http.StatusUnauthorized
-			if a.authorized(w, r) {
-				code = a.push(w, r, userID)
-			}
-			a.metrics.pushAnswered(code)
 			return
 		}
 		rec := recorderPool.Get().(*recorder)
@@ -190,43 +176,12 @@ func (a *API) serve(mux *http.ServeMux) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		a.metrics.request(route, code)
-	})
-}
-
-// pushUserID returns the user id of a push request, the {userId} the mux
-// would match with pushPattern, when the id is made of bytes a path never
-// escapes (letters, digits and -._~$&+,:;=@) and is not a "." or ".."
-// segment: then the path is the mux's escaped and cleaned path and the id is
-// its segment as it stands. Anything else (other routes, other ids, paths
-// the mux would clean and redirect) is left to the mux.
-func pushUserID(r *http.Request) (string, bool) {
-	const prefix, suffix = "/api/", "/push"
-	p := r.URL.Path
-	if r.Method != http.MethodPost || r.URL.RawPath != "" ||
-		len(p) <= len(prefix)+len(suffix) || p[:len(prefix)] != prefix || p[len(p)-len(suffix):] != suffix {
-		return "", false
-	}
-	id := p[len(prefix) : len(p)-len(suffix)]
-	if id == "." || id == ".." {
-		return "", false
-	}
-	for i := range len(id) {
-		if !plainPathByte(id[i]) {
-			return "", false
+		if route == pushPattern {
+			a.metrics.pushAnswered(code)
+		} else {
+			a.metrics.request(route, code)
 		}
-	}
-	return id, true
-}
-
-// plainPathByte reports whether c stands for itself in an escaped path
-// and is not its separator.
-func plainPathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-._~$&+,:;=@", c) >= 0
+	})
 }
 
 // recorderPool recycles recorders: no handler keeps its ResponseWriter
