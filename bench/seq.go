@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // seqWindow is how far back (in sequence numbers) a tracker can tell a
