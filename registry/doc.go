@@ -40,8 +40,10 @@
 // the list and fans out to it with no shard lock held: pushes to one user
 // reach all its sessions in one order, pushes to other users proceed in
 // parallel, and Register, Bind and Unbind never wait for a fan-out, however
-// slow Session.Emit is. Push documents why no push is lost, doubled or
-// reordered. Session.Close is always called with no lock held. A janitor
+// slow Session.Emit is. A fan-out to 512 sessions or more is shared among
+// up to GOMAXPROCS goroutines, each session emitted to by one of them, and
+// Push returns when all are done. Push documents why no push is lost,
+// doubled or reordered. Session.Close is always called with no lock held. A janitor
 // goroutine expires connection ids one shard at a time until Close.
 //
 // Left out for now: delivery receipts (acks), per-user inboxes for offline

@@ -13,9 +13,12 @@ type Session interface {
 	// Emit enqueues or writes an encoded packet for the client. It is
 	// called with the user's push lock held (no shard lock), so it must not
 	// block for long, since every other push to the same user waits, and
-	// must not push to the same user; it may call Bind or Unbind. An error
-	// means the session is gone or cannot keep up; the registry then drops
-	// it.
+	// must not push to the same user. It may call Unbind, but not Bind: a
+	// Bind that replaces a session closes it, and Close must run with no
+	// registry lock held. For a user with parallelFanOut (512) sessions or
+	// more, Emit is called for several of them at once, each from one
+	// goroutine per push. An error means the session is gone or cannot keep
+	// up; the registry then drops it.
 	Emit(packet []byte) error
 	// Close disconnects the client. It is called with no registry lock
 	// held, when a newer session replaces this one or Emit failed.

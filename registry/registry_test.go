@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,6 +537,98 @@ func TestPushParallelFanOut(t *testing.T) {
 		for p, m := range got {
 			if m != fmt.Sprint(p) {
 				t.Fatalf("session %d: push %d is %q", i, p, m)
+			}
+		}
+	}
+}
+
+// panicSession panics in Emit.
+type panicSession struct{}
+
+func (panicSession) Emit([]byte) error { panic("emit failed badly") }
+func (panicSession) Close(string)      {}
+
+// countSession counts its Emit calls.
+type countSession struct{ n atomic.Int64 }
+
+func (s *countSession) Emit([]byte) error { s.n.Add(1); return nil }
+func (s *countSession) Close(string)      {}
+
+// TestPanickingEmitReleasesPushLock checks that a panic in Emit, recovered
+// by the caller as net/http recovers a handler's, leaves the user's push
+// lock free, on the plain and the parallel fan-out, and that no helper
+// goroutine is still emitting after Push has returned.
+func TestPanickingEmitReleasesPushLock(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	for _, n := range []int{3, 2 * parallelFanOut} {
+		r := newRegistry(t, Options{MaxSessionsPerUser: n, MaxPendingPerUser: n})
+		counts := make([]*countSession, n)
+		for i := range n {
+			id := fmt.Sprint(i)
+			if err := r.Register("u", id); err != nil {
+				t.Fatal(err)
+			}
+			var s Session = panicSession{}
+			if i != n/2 {
+				counts[i] = &countSession{}
+				s = counts[i]
+			}
+			if err := r.Bind("u", id, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		push := func() (panicked bool) {
+			defer func() { panicked = recover() != nil }()
+			r.Push("u", []byte("x"))
+			return false
+		}
+		if !push() {
+			t.Fatalf("%d sessions: the panic in Emit did not reach the caller", n)
+		}
+		emitted := int64(0)
+		for _, c := range counts {
+			if c != nil {
+				emitted += c.n.Load()
+			}
+		}
+		done := make(chan bool, 1)
+		go func() { done <- push() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d sessions: the next push still waits for the push lock", n)
+		}
+		after := int64(0)
+		for _, c := range counts {
+			if c != nil {
+				after += c.n.Load()
+			}
+		}
+		if after > 2*emitted || (n > parallelFanOut && after == emitted) {
+			t.Errorf("%d sessions: %d emits after the first push, %d after the second", n, emitted, after)
+		}
+	}
+}
+
+// TestEmitParallelShares checks that the shares cover every session once,
+// however the number of sessions divides among the goroutines.
+func TestEmitParallelShares(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(300))
+	for _, n := range []int{parallelFanOut, parallelFanOut + 1, 3*parallelFanOut - 1, 76_801} {
+		counts := make([]countSession, n)
+		bs := make([]binding, n)
+		for i := range bs {
+			bs[i] = binding{connID: fmt.Sprint(i), session: &counts[i]}
+		}
+		got, failed := emitParallel(bs, []byte("x"))
+		if got != n || len(failed) != 0 {
+			t.Errorf("%d sessions: %d took the packet, %d failed", n, got, len(failed))
+		}
+		for i := range counts {
+			if c := counts[i].n.Load(); c != 1 {
+				t.Fatalf("%d sessions: session %d emitted to %d times", n, i, c)
 			}
 		}
 	}

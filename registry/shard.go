@@ -264,7 +264,11 @@ func (r *Registry) Unbind(userID, connID string, s Session) bool {
 	sh := r.shardFor(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	u := sh.users[userID]
+	return r.unbindLocked(sh.users[userID], connID, s, expires)
+}
+
+// unbindLocked is Unbind with the shard's write lock held; u may be nil.
+func (r *Registry) unbindLocked(u *user, connID string, s Session, expires int64) bool {
 	if u == nil {
 		return false
 	}
@@ -283,21 +287,23 @@ func (r *Registry) Unbind(userID, connID string, s Session) bool {
 
 // drop unbinds s from userID whatever connection id it is bound with, and
 // reports whether it was bound. Push calls it for a session whose Emit
-// failed: the session may have moved to another id of the user meanwhile.
+// failed: the session may have moved to another id of the user meanwhile,
+// so the id is looked up under the same lock that unbinds it.
 func (r *Registry) drop(userID string, s Session) bool {
+	expires := r.opts.Now().Add(r.opts.TTL).UnixNano()
 	sh := r.shardFor(userID)
-	sh.mu.RLock()
-	connID := ""
-	if u := sh.users[userID]; u != nil {
-		for _, b := range u.sessions() {
-			if b.session == s {
-				connID = b.connID
-				break
-			}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	u := sh.users[userID]
+	if u == nil {
+		return false
+	}
+	for _, b := range u.sessions() {
+		if b.session == s {
+			return r.unbindLocked(u, b.connID, s, expires)
 		}
 	}
-	sh.mu.RUnlock()
-	return connID != "" && r.Unbind(userID, connID, s)
+	return false
 }
 
 // Push enqueues packet to every live session of userID and returns how many
@@ -339,24 +345,28 @@ func (r *Registry) Push(userID string, packet []byte) int {
 		return 0
 	}
 	sh.mu.RUnlock()
-	// The push lock is taken after the shard's read lock is released:
-	// waiting for another fan-out while holding it would stall a writer
-	// waiting for the shard, and with it every reader of the shard.
-	u.pushMu.Lock()
-	var n int
-	var failed []Session
-	if bs := u.sessions(); len(bs) >= parallelFanOut {
-		n, failed = emitParallel(bs, packet)
-	} else {
-		n, failed = emitAll(bs, packet, nil)
-	}
-	u.pushMu.Unlock()
+	n, failed := u.fanOut(packet)
 	for _, s := range failed {
 		if r.drop(userID, s) {
 			s.Close(ReasonEmitError)
 		}
 	}
 	return n
+}
+
+// fanOut emits packet to the user's live sessions under its push lock and
+// returns how many took it and those that failed. The push lock is taken
+// after the shard's read lock is released: waiting for another fan-out while
+// holding it would stall a writer waiting for the shard, and with it every
+// reader of the shard. A panicking Emit releases the lock on its way out, so
+// the user's later pushes do not wait forever.
+func (u *user) fanOut(packet []byte) (int, []Session) {
+	u.pushMu.Lock()
+	defer u.pushMu.Unlock()
+	if bs := u.sessions(); len(bs) >= parallelFanOut {
+		return emitParallel(bs, packet)
+	}
+	return emitAll(u.sessions(), packet, nil)
 }
 
 // emitAll emits packet to every session of bs and returns how many took it,
@@ -379,10 +389,12 @@ func emitAll(bs []binding, packet []byte, failed []Session) (int, []Session) {
 // goroutine would use one CPU while the others idle.
 const parallelFanOut = 512
 
-// emitParallel is emitAll over bs shared among goroutines, at least
+// emitParallel is emitAll over bs shared evenly among goroutines, at least
 // parallelFanOut/2 sessions each; the caller's goroutine takes the first
-// share. Each session is emitted to by one goroutine, and Push returns only
-// when all are done, so every session still sees pushes in order.
+// share. Each session is emitted to by one goroutine, and emitParallel
+// returns only when all are done, even when an Emit panics, so every session
+// still sees pushes in order. A panic is raised again on the caller's
+// goroutine, as without the helpers.
 func emitParallel(bs []binding, packet []byte) (int, []Session) {
 	parts := min(runtime.GOMAXPROCS(0), len(bs)/(parallelFanOut/2))
 	if parts < 2 {
@@ -391,28 +403,30 @@ func emitParallel(bs []binding, packet []byte) (int, []Session) {
 	type result struct {
 		n      int
 		failed []Session
+		panic  any
 	}
 	results := make([]result, parts)
-	panics := make([]any, parts)
-	size := (len(bs) + parts - 1) / parts
+	share := func(i int) []binding { return bs[i*len(bs)/parts : (i+1)*len(bs)/parts] }
+	emit := func(i int) {
+		defer func() { results[i].panic = recover() }()
+		results[i].n, results[i].failed = emitAll(share(i), packet, nil)
+	}
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { panics[i] = recover() }()
-			share := bs[i*size : min((i+1)*size, len(bs))]
-			results[i].n, results[i].failed = emitAll(share, packet, nil)
+			emit(i)
 		}()
 	}
-	n, failed := emitAll(bs[:size], packet, nil)
+	emit(0)
 	wg.Wait()
-	for _, v := range panics {
-		if v != nil {
-			panic(v) // on the caller's goroutine, as without the helpers
+	n := 0
+	var failed []Session
+	for _, r := range results {
+		if r.panic != nil {
+			panic(r.panic)
 		}
-	}
-	for _, r := range results[1:] {
 		n += r.n
 		failed = append(failed, r.failed...)
 	}
