@@ -124,9 +124,7 @@ func (a *API) Drain() { a.draining.Store(true) }
 func (a *API) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("PUT /api/{userId}/register", a.auth(http.HandlerFunc(a.register)))
-	mux.Handle(pushPattern, a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.push(w, r, r.PathValue("userId"))
-	})))
+	mux.Handle(pushPattern, a.auth(http.HandlerFunc(a.push)))
 	mux.HandleFunc("GET /api/status/ping", a.ping)
 	mux.HandleFunc("GET /api/status/info", a.info)
 	if a.public {

@@ -268,7 +268,7 @@ func TestMetrics(t *testing.T) {
 	a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":2}`})
 	a.do(t, request{"POST", "/api/u1/push", nil, `{"message":3}`})
 	a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":`})
-	// Through the mux rather than serve's own match: the same counters.
+	// An escaped user id, which the mux unescapes: counted like the others.
 	a.do(t, request{"POST", "/api/u%31/push", jsonAuthed, `{"message":4}`})
 	a.do(t, request{"GET", "/nope", nil, ""})
 	w := a.do(t, request{"GET", "/metrics", map[string]string{"Authorization": "Bearer " + token}, ""})

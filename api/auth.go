@@ -11,21 +11,13 @@ import (
 // X-AUTH-TOKEN (as the original server) or in Authorization: Bearer.
 func (a *API) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.authorized(w, r) {
-			next.ServeHTTP(w, r)
+		if !a.validToken(requestToken(r)) {
+			a.metrics.authFailures.Add(1)
+			writeError(w, http.StatusUnauthorized, "missing or invalid API token")
+			return
 		}
+		next.ServeHTTP(w, r)
 	})
-}
-
-// authorized reports whether r carries one of the API tokens; if it does
-// not, it answers 401.
-func (a *API) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if !a.validToken(requestToken(r)) {
-		a.metrics.authFailures.Add(1)
-		writeError(w, http.StatusUnauthorized, "missing or invalid API token")
-		return false
-	}
-	return true
 }
 
 func requestToken(r *http.Request) string {

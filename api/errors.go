@@ -9,12 +9,11 @@ import (
 
 // writeError writes the one error shape of the API: {"error":"<msg>"} with
 // status code, and returns code. Every error answer goes through it.
-func writeError(w http.ResponseWriter, code int, msg string) int {
+func writeError(w http.ResponseWriter, code int, msg string) {
 	body, _ := json.Marshal(struct {
 		Error string `json:"error"`
 	}{msg})
 	writeJSON(w, code, body)
-	return code
 }
 
 // Header values shared by every JSON answer: net/http only reads them, so

@@ -54,25 +54,29 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 }
 
 // push sends the body's message to every live session of the user and
-// answers how many sessions it was queued to. It returns the status it
-// answered.
-func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) int {
+// answers how many sessions it was queued to.
+func (a *API) push(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if a.draining.Load() {
-		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
 	}
+	userID := r.PathValue("userId")
 	if len(userID) > MaxIDLength {
-		return writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
+		writeError(w, http.StatusBadRequest, "userId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
+		return
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer putBody(buf)
 	if err := a.readBody(w, r, buf); err != nil {
-		return a.bodyError(w, err)
+		a.bodyError(w, err)
+		return
 	}
 	body := buf.Bytes()
 	msg, err := parseMessage(r.Header.Get("Content-Type"), body)
 	if err != nil {
-		return writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	n := a.reg.Push(userID, encodeMessageEvent(msg))
 	a.metrics.pushed(n, time.Since(start))
@@ -82,7 +86,6 @@ func (a *API) push(w http.ResponseWriter, r *http.Request, userID string) int {
 	out = strconv.AppendInt(out, int64(n), 10)
 	out = append(out, '}')
 	writeJSON(w, http.StatusOK, out)
-	return http.StatusOK
 }
 
 // messageEventPrefix starts the Socket.IO EVENT packet of a push in the
@@ -112,12 +115,13 @@ func putBody(buf *bytes.Buffer) {
 }
 
 // bodyError answers a request whose body readBody refused: 413 when it was
-// too large, 400 when it could not be read. It returns the status.
-func (a *API) bodyError(w http.ResponseWriter, err error) int {
+// too large, 400 when it could not be read.
+func (a *API) bodyError(w http.ResponseWriter, err error) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
+		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(a.maxBody, 10)+" bytes")
+		return
 	}
-	return writeError(w, http.StatusBadRequest, "could not read request body")
+	writeError(w, http.StatusBadRequest, "could not read request body")
 }
 
 // readBody reads the request body into buf, at most a.maxBody bytes, within
