@@ -44,9 +44,11 @@
 //
 // On a WebSocket with nothing queued, the goroutine calling Send writes the
 // frame itself with one non-blocking system call: no goroutine is woken per
-// message. Only when the socket cannot take everything at once does a
-// writer goroutine start; it writes what is left, then drains the queue
-// (each batch in one system call) and exits when it is empty. The server
+// message. A writer goroutine starts only when that cannot be done: the
+// socket does not take everything at once, a packet is 4 KB or larger, a
+// batch exceeds 32 KB, a control frame is being written, or the session
+// compresses. It writes what is left, then drains the queue (each batch in
+// as few system calls as its size allows) and exits when it is empty. The server
 // builds its data frames itself; coder/websocket handles the handshake,
 // reading, and control frames.
 //

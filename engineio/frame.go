@@ -60,6 +60,9 @@ func newFrameWriter(conn net.Conn, raw syscall.RawConn) *frameWriter {
 	return w
 }
 
+// errCloseSent refuses a data frame after the close frame.
+var errCloseSent = fmt.Errorf("engineio: write websocket frames: close frame sent: %w", net.ErrClosed)
+
 // Opcodes of the frames the server writes (RFC 6455, section 5.2).
 const (
 	opText   = 0x1
@@ -68,7 +71,10 @@ const (
 )
 
 // Write writes p, a whole frame from coder/websocket, after anything
-// pending.
+// pending. Seeing a close frame go out relies on that; with compression,
+// where coder/websocket writes data frames in pieces too, closeSent may be
+// set by a piece that merely starts with the same byte, but then the data
+// frames are coder/websocket's and closeSent is never consulted.
 func (w *frameWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -140,7 +146,7 @@ func (w *frameWriter) tryWrite(batch []packet, protocol int) (taken, pending boo
 		return false, false, nil
 	}
 	if w.closeSent {
-		return false, false, net.ErrClosed
+		return false, false, errCloseSent
 	}
 	size := 0
 	for _, p := range batch {
@@ -190,7 +196,7 @@ func (w *frameWriter) writeBatch(batch []packet, protocol int) error {
 		return nil
 	}
 	if w.closeSent {
-		return net.ErrClosed
+		return errCloseSent
 	}
 	bp := getFrameBuf()
 	defer putFrameBuf(bp)

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +57,11 @@ const pollIdle = 1000 // milliseconds
 func (p *readPoller) arm(s *session, ws *wsConn) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ws.readStopped {
+		// The connection is closing: a wait armed now would never be
+		// withdrawn, since closing the descriptor ends its events silently.
+		return fmt.Errorf("engineio: wait for websocket data: %w", net.ErrClosed)
+	}
 	p.next++
 	tok := p.next
 	ev := syscall.EpollEvent{
@@ -94,10 +100,13 @@ func (p *readPoller) arm(s *session, ws *wsConn) error {
 }
 
 // cancel withdraws ws's armed wait and reports whether there was one: then
-// the wait will not run, and the reading of ws is over.
+// the wait will not run, and the reading of ws is over. Either way no wait
+// can be armed for ws afterwards: a reader still running when its
+// connection is closed would otherwise arm one that nothing ever ends.
 func (p *readPoller) cancel(ws *wsConn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	ws.readStopped = true
 	tok := ws.pollToken
 	if tok == 0 || p.waits[tok] != ws {
 		return false

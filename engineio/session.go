@@ -130,7 +130,7 @@ func (s *session) wake() {
 	}
 }
 
-// takeQueue removes and returns everything queued.
+// takeQueueLocked removes and returns everything queued.
 func (s *session) takeQueueLocked() []packet {
 	q := s.queue
 	s.queue = s.spare[:0]

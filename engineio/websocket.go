@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,20 +40,23 @@ type wsConn struct {
 	// (through w) instead of w building their frames.
 	deflate bool
 
-	// For waitReadable: the bufio.Reader coder/websocket reads from and
-	// the raw connection; nil where peeking does not work.
+	// For waiting until the client sends (the read poller, or
+	// waitReadable): the bufio.Reader coder/websocket reads from and the
+	// raw connection; nil where neither works.
 	br  *bufio.Reader
 	raw syscall.RawConn
-	// closeMu keeps br.Buffered in waitReadable apart from a close
-	// handshake's reads on another goroutine.
+	// closeMu keeps looks into br (buffered, declaresTooMuch) apart from a
+	// close handshake's reads on another goroutine.
 	closeMu sync.Mutex
 
 	// For the read poller: the session whose reading waits there, the
-	// token of its armed wait (guarded by polls.mu), and whether the
-	// descriptor was added to the poller (used by the reading only).
-	reader    *session
-	pollToken uint64
-	polled    bool
+	// token of its armed wait and whether its reading was stopped for good
+	// (both guarded by polls.mu), and whether the descriptor was added to
+	// the poller (used by the reading only).
+	reader      *session
+	pollToken   uint64
+	readStopped bool
+	polled      bool
 }
 
 // pollable reports whether ws's reading waits in the read poller.
@@ -131,8 +135,8 @@ func (ws *wsConn) writeCompressed(p packet, protocol int) error {
 }
 
 // writeNow is how a goroutine that put packets in the queue of a session
-// with no writer delivers them: it takes the writer role, then tries to
-// write batch itself with one non-blocking write, which costs no goroutine
+// with no writer, and so took the writer role (kickLocked), delivers them:
+// it tries to write batch itself with one non-blocking write, which costs no goroutine
 // and no wake-up. When that cannot be done (the socket's buffer is full,
 // the batch is large, a control frame is being written), or more packets
 // were queued meanwhile, it starts the writer goroutine to carry on.
@@ -209,10 +213,12 @@ func (s *session) writeFailed(ws *wsConn) {
 // 4 KB ones, and writes through our frameWriter.
 type hijackWriter struct {
 	http.ResponseWriter
-	netConn net.Conn
-	fw      *frameWriter
-	br      *bufio.Reader
-	raw     syscall.RawConn
+	fw  *frameWriter
+	br  *bufio.Reader
+	raw syscall.RawConn
+	// pipelined: the client sent data behind its upgrade request, which
+	// net/http's reader holds; br is that reader.
+	pipelined bool
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -220,12 +226,13 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.netConn = conn
 	// What the client sent after its upgrade request is already in
 	// net/http's reader; only a reader holding nothing can be swapped.
 	r := brw.Reader
 	if r.Buffered() == 0 {
 		r = bufio.NewReaderSize(conn, wsReadBufferSize)
+	} else {
+		h.pipelined = true
 	}
 	h.br = r
 	if err := brw.Writer.Flush(); err != nil {
@@ -263,7 +270,15 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, erro
 	// Our own limit applies to each message (see readMessage); this one
 	// only stops anything beyond it, decompressed size included.
 	c.SetReadLimit(srv.opts.MaxPayload + 1)
-	ws := &wsConn{c: c, w: hw.fw, deflate: srv.opts.PerMessageDeflate}
+	// Compression is on only if the client took it up.
+	deflate := srv.opts.PerMessageDeflate && strings.Contains(w.Header().Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	ws := &wsConn{c: c, w: hw.fw, deflate: deflate}
+	if hw.pipelined {
+		// coder/websocket moved what net/http's reader held into a reader
+		// that br now reads first; one Peek takes it back into br, where
+		// the reader sees it as buffered, without waiting for the socket.
+		hw.br.Peek(1)
+	}
 	if hw.raw != nil && canPeek {
 		ws.br, ws.raw = hw.br, hw.raw
 	}
