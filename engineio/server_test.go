@@ -751,3 +751,25 @@ func TestLeanHandshake(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleHeartbeatStep calls a heartbeat step the scheduler had taken
+// before the session was rescheduled (as when a client's packet arrives
+// right at its deadline, between the scheduler popping the step and calling
+// it): the stale step must neither close the session nor ping it early.
+func TestStaleHeartbeatStep(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &Options{PingInterval: time.Hour, PingTimeout: time.Hour})
+	for _, protocol := range []int{3, 4} {
+		ts.openPolling(fmt.Sprintf("EIO=%d&transport=polling", protocol))
+		conn := ts.nextConn()
+		s := conn.s
+		s.heartbeat(time.Now().Add(-time.Second)) // stale: s is scheduled an hour out
+		s.mu.Lock()
+		closed, pinged := s.closed, s.awaitingPong || len(s.queue) > 0
+		s.mu.Unlock()
+		if closed || pinged {
+			t.Errorf("protocol %d: a stale heartbeat step closed the session (%v) or pinged it (%v)", protocol, closed, pinged)
+		}
+		conn.Close()
+	}
+}

@@ -338,6 +338,13 @@ func (s *session) heartbeat(due time.Time) {
 		s.mu.Unlock()
 		return
 	}
+	if _, again := s.srv.sched.due(s); again {
+		// Rescheduled (always under s.mu) between the scheduler taking
+		// this step and calling it: a pong or, in protocol 3, any packet
+		// came in time, and this step is stale.
+		s.mu.Unlock()
+		return
+	}
 	if s.protocol == 4 && !s.awaitingPong {
 		s.awaitingPong = true
 		s.refreshed = false
