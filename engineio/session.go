@@ -143,12 +143,21 @@ func (s *session) recycle(q []packet) {
 	if cap(q) > maxSpareQueue {
 		return
 	}
-	clear(q)
 	s.mu.Lock()
+	s.recycleLocked(q)
+	s.mu.Unlock()
+}
+
+// recycleLocked is recycle with s.mu held, for a writer about to look at the
+// queue anyway.
+func (s *session) recycleLocked(q []packet) {
+	if q == nil || cap(q) > maxSpareQueue {
+		return
+	}
+	clear(q)
 	if s.spare == nil {
 		s.spare = q[:0]
 	}
-	s.mu.Unlock()
 }
 
 func (s *session) isClosed() bool {

@@ -152,8 +152,8 @@ func (s *session) writeNow(ws *wsConn, batch []packet) {
 		go s.writeLoop(ws, batch)
 		return
 	}
-	s.recycle(batch)
 	s.mu.Lock()
+	s.recycleLocked(batch)
 	if !pending && len(s.queue) == 0 && !(s.closed && s.graceful) {
 		s.writing = false
 		s.mu.Unlock()
@@ -172,15 +172,13 @@ func (s *session) writeNow(ws *wsConn, batch []packet) {
 func (s *session) writeLoop(ws *wsConn, batch []packet) {
 	defer s.srv.track(-1)
 	for {
-		err := ws.writeBatch(batch, s.protocol)
-		if batch != nil {
+		if err := ws.writeBatch(batch, s.protocol); err != nil {
 			s.recycle(batch)
-		}
-		if err != nil {
 			s.writeFailed(ws)
 			return
 		}
 		s.mu.Lock()
+		s.recycleLocked(batch)
 		if len(s.queue) == 0 {
 			s.writing = false
 			// Only a graceful close is the writer's to finish; any other

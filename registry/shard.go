@@ -363,16 +363,16 @@ func (r *Registry) Push(userID string, packet []byte) int {
 func (u *user) fanOut(packet []byte) (int, []Session) {
 	u.pushMu.Lock()
 	defer u.pushMu.Unlock()
-	if bs := u.sessions(); len(bs) >= parallelFanOut {
+	bs := u.sessions()
+	if len(bs) >= parallelFanOut {
 		return emitParallel(bs, packet)
 	}
-	return emitAll(u.sessions(), packet, nil)
+	return emitAll(bs, packet)
 }
 
-// emitAll emits packet to every session of bs and returns how many took it,
-// and those that failed appended to failed.
-func emitAll(bs []binding, packet []byte, failed []Session) (int, []Session) {
-	n := 0
+// emitAll emits packet to every session of bs and returns how many took it
+// and those that failed.
+func emitAll(bs []binding, packet []byte) (n int, failed []Session) {
 	for _, b := range bs {
 		if err := b.session.Emit(packet); err != nil {
 			failed = append(failed, b.session)
@@ -398,7 +398,7 @@ const parallelFanOut = 512
 func emitParallel(bs []binding, packet []byte) (int, []Session) {
 	parts := min(runtime.GOMAXPROCS(0), len(bs)/(parallelFanOut/2))
 	if parts < 2 {
-		return emitAll(bs, packet, nil)
+		return emitAll(bs, packet)
 	}
 	type result struct {
 		n      int
@@ -409,7 +409,7 @@ func emitParallel(bs []binding, packet []byte) (int, []Session) {
 	share := func(i int) []binding { return bs[i*len(bs)/parts : (i+1)*len(bs)/parts] }
 	emit := func(i int) {
 		defer func() { results[i].panic = recover() }()
-		results[i].n, results[i].failed = emitAll(share(i), packet, nil)
+		results[i].n, results[i].failed = emitAll(share(i), packet)
 	}
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {
