@@ -68,22 +68,17 @@ func parseMessageByUnmarshal(contentType string, body []byte) (json.RawMessage, 
 	if mt == "application/x-www-form-urlencoded" && !startsWithBrace(body) {
 		return parseMessage(contentType, body)
 	}
-	var req struct {
-		Message json.RawMessage `json:"message"`
+	msg, err := unmarshalMessage(body)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return nil, errNotObject
-		}
-		return nil, errNotJSON
-	}
-	if len(req.Message) == 0 || string(req.Message) == "null" {
+	if len(msg) == 0 || string(msg) == "null" {
 		return nil, errNoMessage
 	}
-	if !utf8.Valid(req.Message) {
+	if !utf8.Valid(msg) {
 		return nil, errNotUTF8
 	}
-	return req.Message, nil
+	return msg, nil
 }
 
 // FuzzIDArg checks that idArg never panics and only returns non-empty,
