@@ -20,8 +20,11 @@ type target struct {
 	token string
 	rest  *http.Client
 	// sources is how many loopback source addresses (127.0.0.1 ...)
-	// WebSocket sessions are spread over, round robin.
+	// sessions are spread over, round robin.
 	sources int
+	// polling makes sessions connect over HTTP long-polling instead of
+	// WebSocket (polling.go).
+	polling bool
 }
 
 // newTarget prepares the REST client for a server at base. WebSocket

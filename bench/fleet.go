@@ -126,6 +126,11 @@ func emptyFleet(t *target, n, perUser, sources int) *fleet {
 // start hands s to the fleet's reactor, which reads it until it ends. If
 // that fails, s is closed and counted as a session that ended.
 func (f *fleet) start(s *session) {
+	if s.poll != nil {
+		f.readers.Add(1)
+		go readPolling(s, reactorHandler{message: f.deliver, end: f.ended})
+		return
+	}
 	f.rxOnce.Do(func() {
 		f.rx, f.rxErr = newReactor(runtime.GOMAXPROCS(0), reactorHandler{message: f.deliver, end: f.ended})
 	})

@@ -28,23 +28,25 @@ func raiseFileLimit() (uint64, error) {
 }
 
 // sessionCap is the most sessions one process can hold under an open-file
-// limit. The server, started with the same limit, has the same bound.
-func sessionCap(fileLimit uint64) int {
+// limit when each session takes perSession descriptors. The server, started
+// with the same limit, has about the same bound.
+func sessionCap(fileLimit uint64, perSession int) int {
 	if fileLimit <= fdReserve {
 		return 0
 	}
-	return int(fileLimit - fdReserve)
+	return int(fileLimit-fdReserve) / max(1, perSession)
 }
 
 // capSessions bounds want (0 means "as many as allowed") by the limit and
 // says why when it had to.
-func capSessions(want int, fileLimit uint64) (n int, note string) {
-	limit := sessionCap(fileLimit)
+func capSessions(want int, fileLimit uint64, perSession int) (n int, note string) {
+	limit := sessionCap(fileLimit, perSession)
+	why := fmt.Sprintf("the open-file limit %d (%d descriptors per session in this process and in the server, %d kept in reserve)", fileLimit, perSession, fdReserve)
 	switch {
 	case want <= 0:
-		return limit, fmt.Sprintf("sessions: %d, the most the open-file limit %d allows (one descriptor per session in this process and in the server, %d kept in reserve)", limit, fileLimit, fdReserve)
+		return limit, fmt.Sprintf("sessions: %d, the most %s allows", limit, why)
 	case want > limit:
-		return limit, fmt.Sprintf("sessions capped from %d to %d by the open-file limit %d (one descriptor per session in this process and in the server, %d kept in reserve)", want, limit, fileLimit, fdReserve)
+		return limit, fmt.Sprintf("sessions capped from %d to %d by %s", want, limit, why)
 	}
 	return want, ""
 }

@@ -81,6 +81,7 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	fs.IntVar(&cfg.Window, "window", defaults.window, "closed loop: pushes in flight beyond those fully delivered (0 = no limit)")
 	fs.IntVar(&cfg.Conc, "conc", 64, "connects in flight")
 	fs.IntVar(&cfg.Sources, "sources", 16, "loopback source addresses (127.0.0.1 ...) for client sockets")
+	fs.StringVar(&cfg.Transport, "transport", "websocket", `how sessions connect: "websocket", or "polling" (HTTP long-polling only, as socket.io-client with transports: ["polling"])`)
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Second, "pause before memory readings")
 	fs.IntVar(&cfg.Pad, "pad", 64, "filler bytes in each pushed message")
 	fs.Float64Var(&cfg.Churn, "churn", 100, "churn: sessions replaced per second")
@@ -91,11 +92,14 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	if cfg.Sources < 1 || cfg.Sources > 254 || cfg.PerUser < 1 || cfg.Conc < 1 || cfg.Workers < 1 {
 		return errors.New("-sources must be 1..254; -k, -conc and -workers at least 1")
 	}
+	if cfg.Transport != "websocket" && cfg.Transport != "polling" {
+		return fmt.Errorf("-transport %q: want websocket or polling", cfg.Transport)
+	}
 	if scenario == "churn" && cfg.Churn <= 0 {
 		return errors.New("-churn must be positive")
 	}
 
-	r := &result{Scenario: scenario, Case: cfg.Case, Label: cfg.Label, Run: cfg.Run, Rate: cfg.Rate, Started: time.Now().UTC().Format(time.RFC3339)}
+	r := &result{Scenario: scenario, Case: cfg.Case, Label: cfg.Label, Run: cfg.Run, Rate: cfg.Rate, Transport: cfg.Transport, Started: time.Now().UTC().Format(time.RFC3339)}
 	limit, err := raiseFileLimit()
 	if err != nil {
 		return err
@@ -108,7 +112,11 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	case "fanout":
 		cfg.PerUser = max(cfg.Sessions, 1)
 	}
-	n, note := capSessions(want, limit)
+	perSession := 1
+	if cfg.Transport == "polling" {
+		perSession = connsPerPollingSession
+	}
+	n, note := capSessions(want, limit, perSession)
 	if note != "" {
 		r.note("%s", note)
 	}
@@ -134,6 +142,7 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 	if err != nil {
 		return err
 	}
+	t.polling = cfg.Transport == "polling"
 	defer t.close()
 	srv := &serverProc{pid: *pid}
 	if *command != "" {
@@ -205,7 +214,7 @@ func runScenario(ctx context.Context, scenario string, args []string, out io.Wri
 
 // printResult writes a human summary of one run.
 func printResult(w io.Writer, r *result) {
-	fmt.Fprintf(w, "== %s %s (run %d, %s)\n", r.Label, r.Case, r.Run, r.Scenario)
+	fmt.Fprintf(w, "== %s %s (run %d, %s over %s)\n", r.Label, r.Case, r.Run, r.Scenario, r.Transport)
 	c := r.Connect
 	fmt.Fprintf(w, "sessions %d (%d users × %d), connect errors %d, %.0f connects/s, handshake p50 %.2f ms p99 %.2f ms max %.2f ms\n",
 		c.Sessions, c.Users, c.PerUser, c.ConnectErrors, c.ConnectRate, c.Handshake.P50Ms, c.Handshake.P99Ms, c.Handshake.MaxMs)

@@ -73,20 +73,24 @@ func TestProcReadsThisProcess(t *testing.T) {
 func TestCapSessions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		want     int
-		limit    uint64
-		n        int
-		mentions bool
+		want       int
+		limit      uint64
+		perSession int
+		n          int
+		mentions   bool
 	}{
-		{1000, 20000, 1000, false},
-		{0, 20000, 20000 - fdReserve, true},
-		{50000, 20000, 20000 - fdReserve, true},
-		{10, 100, 0, true},
+		{1000, 20000, 1, 1000, false},
+		{0, 20000, 1, 20000 - fdReserve, true},
+		{50000, 20000, 1, 20000 - fdReserve, true},
+		{10, 100, 1, 0, true},
+		{0, 20000, 2, (20000 - fdReserve) / 2, true},
+		{10000, 20000, 2, (20000 - fdReserve) / 2, true},
+		{5000, 20000, 2, 5000, false},
 	}
 	for _, tt := range tests {
-		n, note := capSessions(tt.want, tt.limit)
+		n, note := capSessions(tt.want, tt.limit, tt.perSession)
 		if n != tt.n || (note != "") != tt.mentions {
-			t.Errorf("capSessions(%d, %d) = %d, %q; want %d (note: %v)", tt.want, tt.limit, n, note, tt.n, tt.mentions)
+			t.Errorf("capSessions(%d, %d, %d) = %d, %q; want %d (note: %v)", tt.want, tt.limit, tt.perSession, n, note, tt.n, tt.mentions)
 		}
 	}
 }

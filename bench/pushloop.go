@@ -262,7 +262,7 @@ func (pl *pushLoop) readable(i int, lw *loopWorker) {
 	lw.in = lw.in[:len(lw.in)+n]
 	lw.rd.Reset(lw.in)
 	lw.br.Reset(&lw.rd)
-	status, body, keep, err := readResponse(lw.br, lw.body[:0])
+	status, body, keep, err := readResponse(lw.br, lw.body[:0], maxBody)
 	lw.body = body[:0]
 	if errors.Is(err, io.ErrUnexpectedEOF) && len(lw.in) < 1<<20 {
 		return // the rest of the answer is still on its way
@@ -350,7 +350,7 @@ func (pl *pushLoop) next(lw *loopWorker) {
 	pl.body = pushBody(pl.body, seq, sentAt, p.pad)
 	p.expected.Add(uint64(p.f.perUserN[u]))
 	p.sent[u] = seq
-	lw.req = appendRequest(lw.req[:0], "POST", p.paths[u], p.f.t.host, p.f.t.token, pl.body)
+	lw.req = appendRequest(lw.req[:0], "POST", p.paths[u], p.f.t.host, p.f.t.token, "application/json", pl.body)
 	lw.busy, lw.user, lw.begin = true, u, now
 	if err := writeAll(lw.fd, lw.req); err != nil {
 		pl.fail(lw, fmt.Errorf("push to %s: send request: %w", userName(u), err))

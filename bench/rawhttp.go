@@ -22,11 +22,15 @@ import (
 // A restConn is used by one goroutine.
 type restConn struct {
 	addr  string // host:port
-	token string
-	conn  net.Conn
-	br    *bufio.Reader
-	req   []byte
-	body  []byte // the last answer's body, reused
+	token string // X-AUTH-TOKEN; "" sends none
+	// dial opens the connection; nil dials addr from any local address.
+	dial func(ctx context.Context) (net.Conn, error)
+	// timeout bounds one exchange once the request is sent; 0 means 30 s.
+	timeout time.Duration
+	conn    net.Conn
+	br      *bufio.Reader
+	req     []byte
+	body    []byte // the last answer's body, reused
 }
 
 func newRestConn(addr, token string) *restConn {
@@ -47,9 +51,22 @@ func (rc *restConn) close() {
 // error the connection is closed and the error returned; the request is not
 // retried, since a push must not be sent twice.
 func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
+	return rc.do(ctx, "POST", path, "application/json", body, maxBody)
+}
+
+// do sends one request (with a body of contentType unless body is nil) and
+// returns the status and up to limit bytes of the answer's body, valid
+// until the next call. Errors are handled as in post.
+func (rc *restConn) do(ctx context.Context, method, path, contentType string, body []byte, limit int) (int, []byte, error) {
 	if rc.conn == nil {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", rc.addr)
+		dial := rc.dial
+		if dial == nil {
+			dial = func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", rc.addr)
+			}
+		}
+		c, err := dial(ctx)
 		if err != nil {
 			return 0, nil, fmt.Errorf("dial: %w", err)
 		}
@@ -60,15 +77,19 @@ func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []
 			rc.br.Reset(c)
 		}
 	}
-	rc.req = appendRequest(rc.req[:0], "POST", path, rc.addr, rc.token, body)
+	rc.req = appendRequest(rc.req[:0], method, path, rc.addr, rc.token, contentType, body)
 	// A request already sent is always given time to be answered: a push cut
 	// off mid-way would be neither delivered for sure nor known lost.
-	rc.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	timeout := rc.timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	rc.conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := rc.conn.Write(rc.req); err != nil {
 		rc.close()
 		return 0, nil, fmt.Errorf("send request: %w", err)
 	}
-	status, got, keep, err := readResponse(rc.br, rc.body[:0])
+	status, got, keep, err := readResponse(rc.br, rc.body[:0], limit)
 	rc.body = got[:0]
 	if err != nil {
 		rc.close()
@@ -80,17 +101,24 @@ func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []
 	return status, got, nil
 }
 
-// appendRequest writes a whole HTTP/1.1 request with a JSON body.
-func appendRequest(b []byte, method, path, host, token string, body []byte) []byte {
+// appendRequest writes a whole HTTP/1.1 request: the token header unless
+// token is empty, and a body of contentType unless body is nil.
+func appendRequest(b []byte, method, path, host, token, contentType string, body []byte) []byte {
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
-	b = append(b, "\r\nX-AUTH-TOKEN: "...)
-	b = append(b, token...)
-	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
+	if token != "" {
+		b = append(b, "\r\nX-AUTH-TOKEN: "...)
+		b = append(b, token...)
+	}
+	if body != nil {
+		b = append(b, "\r\nContent-Type: "...)
+		b = append(b, contentType...)
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+	}
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
 }
@@ -99,9 +127,9 @@ var errMalformed = errors.New("malformed HTTP response")
 
 // readResponse reads one HTTP/1.1 response: status, headers, and a body
 // framed by Content-Length or chunked encoding. keep is false when the
-// server will close the connection. At most 4 KB of the body is returned,
-// appended to buf.
-func readResponse(br *bufio.Reader, buf []byte) (status int, body []byte, keep bool, err error) {
+// server will close the connection. At most limit bytes of the body are
+// returned, appended to buf; the rest is read and dropped.
+func readResponse(br *bufio.Reader, buf []byte, limit int) (status int, body []byte, keep bool, err error) {
 	line, err := readLine(br)
 	if err != nil {
 		return 0, nil, false, err
@@ -170,7 +198,7 @@ func readResponse(br *bufio.Reader, buf []byte) (status int, body []byte, keep b
 				}
 				break
 			}
-			if err := copyCapped(&buf, br, size); err != nil {
+			if err := copyCapped(&buf, br, size, limit); err != nil {
 				return 0, nil, false, err
 			}
 			if line, err := readLine(br); err != nil || len(line) != 0 {
@@ -178,13 +206,13 @@ func readResponse(br *bufio.Reader, buf []byte) (status int, body []byte, keep b
 			}
 		}
 	case length >= 0:
-		if err := copyCapped(&buf, br, int64(length)); err != nil {
+		if err := copyCapped(&buf, br, int64(length), limit); err != nil {
 			return 0, nil, false, err
 		}
 	case status == 204 || status == 304 || status/100 == 1:
 	default:
 		// No framing: the body runs to the end of the connection.
-		if err := copyCapped(&buf, br, 1<<20); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err := copyCapped(&buf, br, 1<<20, limit); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, nil, false, err
 		}
 		keep = false
@@ -192,13 +220,13 @@ func readResponse(br *bufio.Reader, buf []byte) (status int, body []byte, keep b
 	return status, buf, keep, nil
 }
 
-// maxBody is how much of an answer's body readResponse keeps.
+// maxBody is how much of a REST answer's body is kept.
 const maxBody = 4096
 
 // copyCapped reads exactly n bytes from br, appending to buf until it holds
-// maxBody bytes and discarding the rest.
-func copyCapped(buf *[]byte, br *bufio.Reader, n int64) error {
-	keep := min(n, int64(maxBody-len(*buf)))
+// limit bytes and discarding the rest.
+func copyCapped(buf *[]byte, br *bufio.Reader, n int64, limit int) error {
+	keep := min(n, int64(limit-len(*buf)))
 	if keep > 0 {
 		b := *buf
 		if int64(cap(b)-len(b)) < keep {

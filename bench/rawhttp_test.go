@@ -47,7 +47,7 @@ func TestReadResponse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			br := bufio.NewReaderSize(strings.NewReader(tt.raw), 64)
-			status, body, keep, err := readResponse(br, nil)
+			status, body, keep, err := readResponse(br, nil, maxBody)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("readResponse error = %v, want error: %v", err, tt.wantErr)
 			}
@@ -70,7 +70,7 @@ func TestReadResponseKeepsAtMost4KB(t *testing.T) {
 	big := strings.Repeat("x", 10000)
 	raw := "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + big + "NEXT"
 	br := bufio.NewReader(strings.NewReader(raw))
-	_, body, _, err := readResponse(br, nil)
+	_, body, _, err := readResponse(br, nil, maxBody)
 	if err != nil || len(body) != 4096 {
 		t.Fatalf("got %d bytes, %v; want the first 4096", len(body), err)
 	}

@@ -30,10 +30,12 @@ type config struct {
 	Window   int
 	Conc     int
 	Sources  int
-	Settle   time.Duration
-	Pad      int
-	Churn    float64 // churn: sessions replaced per second
-	Metrics  string  // churn: path of the server's metrics
+	// Transport is how sessions connect: "websocket" or "polling".
+	Transport string
+	Settle    time.Duration
+	Pad       int
+	Churn     float64 // churn: sessions replaced per second
+	Metrics   string  // churn: path of the server's metrics
 }
 
 // result is one scenario run, printed and written as JSON.
@@ -43,6 +45,7 @@ type result struct {
 	Label     string   `json:"label"`
 	Run       int      `json:"run"`
 	Rate      float64  `json:"rate,omitempty"`
+	Transport string   `json:"transport"`
 	Started   string   `json:"started"`
 	Notes     []string `json:"notes,omitempty"`
 	FileLimit uint64   `json:"file_limit"`

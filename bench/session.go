@@ -28,7 +28,12 @@ type session struct {
 	err   error         // why the session ended, set before done is closed
 	done  chan struct{} // closed when the session has ended
 
-	fd int // the socket, non-blocking, outside Go's network poller
+	fd int // the socket, non-blocking, outside Go's network poller; -1 when polling
+
+	// poll is set for a session over HTTP long-polling (polling.go), which
+	// is read by a goroutine of its own instead of a reactor loop; the
+	// WebSocket fields below are unused then.
+	poll *pollState
 
 	// Owned by the reactor loop reading the socket.
 	lp      *loop
@@ -60,6 +65,9 @@ var (
 // handshake is the time from the WebSocket dial to the CONNECT reply. The
 // session is not read until it is added to a reactor.
 func (t *target) connect(ctx context.Context, user int, connectionID string, source int) (s *session, handshake time.Duration, err error) {
+	if t.polling {
+		return t.connectPolling(ctx, user, connectionID, source)
+	}
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	name := userName(user)
@@ -311,6 +319,10 @@ func (s *session) send(op byte, payload []byte) error {
 // shutdown ends the session's TCP connection (both directions); its loop
 // then sees the end of the stream and closes the socket.
 func (s *session) shutdown() {
+	if s.poll != nil {
+		s.poll.shutdown()
+		return
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if !s.closed {
@@ -323,6 +335,10 @@ func (s *session) shutdown() {
 // (the TCP connection just goes away). It returns once the session ended
 // or the wait ran out.
 func (s *session) hangUp(clean bool) {
+	if s.poll != nil {
+		s.hangUpPolling(clean)
+		return
+	}
 	if clean {
 		_ = s.send(opText, []byte("41"))
 		if s.send(opClose, []byte{0x03, 0xE8}) == nil { // 1000: normal closure
