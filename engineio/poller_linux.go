@@ -11,12 +11,13 @@ import (
 // canPoll tells whether the read poller works here.
 const canPoll = true
 
-// readPoller waits for idle WebSocket connections to have something to
-// read, all of them with one epoll instance and one goroutine, so that an
-// idle session holds no goroutine, and no goroutine stack, of its own. A
-// connection's reading is handed to the poller when it has nothing left to
-// read (arm), and the poller runs it again, on a new goroutine, once the
-// kernel has data, an end of file or an error for it.
+// readPoller waits for idle connections to have something to read, all of
+// them with one epoll instance and one goroutine, so that an idle session
+// holds no goroutine, and no goroutine stack, of its own. A WebSocket
+// session's reading is handed to the poller when it has nothing left to
+// read, and so is a parked HTTP connection (park.go); the poller runs the
+// waiter again, on a new goroutine, once the kernel has data, an end of
+// file or an error for it.
 //
 // Each wait is one-shot (EPOLLONESHOT) and carries a token, never reused,
 // that maps back to the connection: an event for a wait that was cancelled,
@@ -30,7 +31,7 @@ type readPoller struct {
 	broken atomic.Bool // epoll_wait failed: no more arming
 
 	mu      sync.Mutex
-	waits   map[uint64]*wsConn // armed waits by token
+	waits   map[uint64]pollWaiter // armed waits by token
 	next    uint64             // the last token given
 	running bool               // run is looping
 }
@@ -42,7 +43,7 @@ var polls readPoller
 func (p *readPoller) usable() bool {
 	p.once.Do(func() {
 		p.epfd, p.err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		p.waits = make(map[uint64]*wsConn)
+		p.waits = make(map[uint64]pollWaiter)
 	})
 	return p.err == nil && !p.broken.Load()
 }
@@ -51,16 +52,17 @@ func (p *readPoller) usable() bool {
 // looks whether any wait is left; with none, it ends.
 const pollIdle = 1000 // milliseconds
 
-// arm asks the poller to run s.readLoop(ws, true) once ws has something to
-// read. The wait is armed with p.mu held, so that run, which dispatches
-// under p.mu, cannot start the reading before arm is done with ws.
-func (p *readPoller) arm(s *session, ws *wsConn) error {
+// arm asks the poller to run w.pollReady once raw has something to read.
+// The wait is armed with p.mu held, so that run, which dispatches under
+// p.mu, cannot start w before arm is done with it.
+func (p *readPoller) arm(w pollWaiter, raw syscall.RawConn) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ws.readStopped {
+	st := w.waitState()
+	if st.stopped {
 		// The connection is closing: a wait armed now would never be
 		// withdrawn, since closing the descriptor ends its events silently.
-		return fmt.Errorf("engineio: wait for websocket data: %w", net.ErrClosed)
+		return fmt.Errorf("engineio: wait for data: %w", net.ErrClosed)
 	}
 	p.next++
 	tok := p.next
@@ -70,9 +72,9 @@ func (p *readPoller) arm(s *session, ws *wsConn) error {
 		Pad:    int32(uint32(tok >> 32)),
 	}
 	var ctlErr error
-	err := ws.raw.Control(func(fd uintptr) {
+	err := raw.Control(func(fd uintptr) {
 		op := syscall.EPOLL_CTL_MOD
-		if !ws.polled {
+		if !st.polled {
 			op = syscall.EPOLL_CTL_ADD
 		}
 		ctlErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
@@ -87,11 +89,11 @@ func (p *readPoller) arm(s *session, ws *wsConn) error {
 		err = ctlErr
 	}
 	if err != nil {
-		return fmt.Errorf("engineio: wait for websocket data: %w", err)
+		return fmt.Errorf("engineio: wait for data: %w", err)
 	}
-	ws.polled = true
-	p.waits[tok] = ws
-	ws.reader, ws.pollToken = s, tok
+	st.polled = true
+	p.waits[tok] = w
+	st.token = tok
 	if !p.running {
 		p.running = true
 		go p.run()
@@ -99,20 +101,21 @@ func (p *readPoller) arm(s *session, ws *wsConn) error {
 	return nil
 }
 
-// cancel withdraws ws's armed wait and reports whether there was one: then
-// the wait will not run, and the reading of ws is over. Either way no wait
-// can be armed for ws afterwards: a reader still running when its
-// connection is closed would otherwise arm one that nothing ever ends.
-func (p *readPoller) cancel(ws *wsConn) bool {
+// cancel withdraws w's armed wait and reports whether there was one: then
+// the wait will not run. Either way no wait can be armed for w afterwards:
+// a reader still running when its connection is closed would otherwise arm
+// one that nothing ever ends.
+func (p *readPoller) cancel(w pollWaiter) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ws.readStopped = true
-	tok := ws.pollToken
-	if tok == 0 || p.waits[tok] != ws {
+	st := w.waitState()
+	st.stopped = true
+	tok := st.token
+	if tok == 0 || p.waits[tok] != w {
 		return false
 	}
 	delete(p.waits, tok)
-	ws.pollToken = 0
+	st.token = 0
 	return true
 }
 
@@ -121,17 +124,17 @@ func (p *readPoller) cancel(ws *wsConn) bool {
 // armed; arm starts it again.
 func (p *readPoller) run() {
 	events := make([]syscall.EpollEvent, 128)
-	var ready []*wsConn
+	var ready []pollWaiter
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, pollIdle)
 		if err != nil && err != syscall.EINTR {
 			// Nothing but a bug makes epoll_wait fail; hand every waiting
 			// connection back to a goroutine, whose read then waits itself.
 			p.mu.Lock()
-			for tok, ws := range p.waits {
-				ready = append(ready, ws)
+			for tok, w := range p.waits {
+				ready = append(ready, w)
 				delete(p.waits, tok)
-				ws.pollToken = 0
+				w.waitState().token = 0
 			}
 			p.broken.Store(true)
 			p.running = false
@@ -142,10 +145,10 @@ func (p *readPoller) run() {
 		p.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			tok := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if ws := p.waits[tok]; ws != nil {
+			if w := p.waits[tok]; w != nil {
 				delete(p.waits, tok)
-				ws.pollToken = 0
-				ready = append(ready, ws)
+				w.waitState().token = 0
+				ready = append(ready, w)
 			}
 		}
 		if n <= 0 && len(p.waits) == 0 {
@@ -158,11 +161,11 @@ func (p *readPoller) run() {
 	}
 }
 
-// start runs the reading of each connection in ready on its own goroutine,
-// and returns ready emptied for reuse.
-func (p *readPoller) start(ready []*wsConn) []*wsConn {
-	for i, ws := range ready {
-		go ws.reader.readLoop(ws, true)
+// start runs each waiter in ready on its own goroutine, and returns ready
+// emptied for reuse.
+func (p *readPoller) start(ready []pollWaiter) []pollWaiter {
+	for i, w := range ready {
+		go w.pollReady()
 		ready[i] = nil
 	}
 	return ready[:0]

@@ -87,8 +87,8 @@ func armedFor(srv *Server) int {
 	polls.mu.Lock()
 	defer polls.mu.Unlock()
 	n := 0
-	for _, ws := range polls.waits {
-		if ws.reader != nil && ws.reader.srv == srv {
+	for _, w := range polls.waits {
+		if ws, ok := w.(*wsConn); ok && ws.reader != nil && ws.reader.srv == srv {
 			n++
 		}
 	}
@@ -123,7 +123,7 @@ func TestNoWaitArmedAfterClose(t *testing.T) {
 	ws := conn.s.ws
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		polls.mu.Lock()
-		stopped := ws.readStopped
+		stopped := ws.wait.stopped
 		polls.mu.Unlock()
 		if stopped {
 			break

@@ -2,7 +2,10 @@
 
 package engineio
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // canPoll tells whether the read poller works here: not on this system,
 // where each WebSocket session's reader waits on its own goroutine.
@@ -15,8 +18,8 @@ var polls readPoller
 
 func (*readPoller) usable() bool { return false }
 
-func (*readPoller) arm(*session, *wsConn) error {
+func (*readPoller) arm(pollWaiter, syscall.RawConn) error {
 	return errors.New("engineio: no read poller on this system")
 }
 
-func (*readPoller) cancel(*wsConn) bool { return false }
+func (*readPoller) cancel(pollWaiter) bool { return false }

@@ -49,15 +49,16 @@ type wsConn struct {
 	// close handshake's reads on another goroutine.
 	closeMu sync.Mutex
 
-	// For the read poller: the session whose reading waits there, the
-	// token of its armed wait and whether its reading was stopped for good
-	// (both guarded by polls.mu), and whether the descriptor was added to
-	// the poller (used by the reading only).
-	reader      *session
-	pollToken   uint64
-	readStopped bool
-	polled      bool
+	// For the read poller: the session whose reading waits there (set
+	// before each wait is armed) and the wait's state.
+	reader *session
+	wait   pollWait
 }
+
+func (ws *wsConn) waitState() *pollWait { return &ws.wait }
+
+// pollReady runs the session's reading once the client has sent something.
+func (ws *wsConn) pollReady() { ws.reader.readLoop(ws, true) }
 
 // pollable reports whether ws's reading waits in the read poller.
 func (ws *wsConn) pollable() bool {
@@ -329,7 +330,8 @@ func (s *session) readLoop(ws *wsConn, readable bool) {
 		case readable, ws.buffered():
 			readable = false
 		case poll:
-			if err := polls.arm(s, ws); err != nil {
+			ws.reader = s
+			if err := polls.arm(ws, ws.raw); err != nil {
 				s.readFailed(ws, err)
 				return
 			}
