@@ -141,7 +141,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("notification-server started", "addr", ln.Addr().String(), "version", buildVersion(), "config", cfg.logValue())
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// Polling sessions' idle connections wait parked in the Engine.IO
+	// server, and come back to srv through its listener.
+	go func() { served <- srv.Serve(sockets.Engine().Listen(ln, cfg.IdleTimeout)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

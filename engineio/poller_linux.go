@@ -32,8 +32,8 @@ type readPoller struct {
 
 	mu      sync.Mutex
 	waits   map[uint64]pollWaiter // armed waits by token
-	next    uint64             // the last token given
-	running bool               // run is looping
+	next    uint64                // the last token given
+	running bool                  // run is looping
 }
 
 // polls is the process's read poller.

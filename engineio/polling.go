@@ -15,6 +15,9 @@ import (
 // after an upgrade is) before it is answered with a noop.
 const upgradeGrace = 50 * time.Millisecond
 
+// parkAfter is how long a poll waits in its handler before it is parked.
+const parkAfter = 100 * time.Millisecond
+
 // bodyReadTimeout bounds the time to read a polling POST body.
 const bodyReadTimeout = 30 * time.Second
 
@@ -51,7 +54,18 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	if !s.claimLocked(w, r, &s.polling) {
 		return
 	}
-	defer s.release(&s.polling)
+	parked := false
+	defer func() {
+		if !parked {
+			s.release(&s.polling)
+		}
+	}()
+	// A poll still waiting after parkAfter is parked where it can be
+	// (park.go): a busy session's polls, answered sooner, cost less served
+	// here. One that arrived during an upgrade's probe only waits a moment,
+	// and waits here.
+	l := s.srv.parking()
+	canPark := l != nil && !graceLeft && r.ProtoAtLeast(1, 1) && !r.Close
 	// A long poll outlives any http.Server ReadTimeout shorter than the
 	// heartbeat, whose expiry would cancel the request: a GET has no body
 	// left to read, and net/http sets the next request's deadline itself.
@@ -89,8 +103,11 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 
 		wait := s.srv.opts.PingInterval + s.srv.opts.PingTimeout
-		if graceLeft {
+		switch {
+		case graceLeft:
 			wait = upgradeGrace
+		case canPark:
+			wait = parkAfter
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -100,11 +117,19 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-s.notify:
 		case <-timer.C:
-			if !graceLeft {
+			switch {
+			case canPark:
+				canPark = false
+				if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout-parkAfter) {
+					parked = true
+					return
+				}
+			case !graceLeft:
 				s.writePoll(w, r, []packet{{typ: packetNoop}})
 				return
+			default:
+				graceLeft = false
 			}
-			graceLeft = false
 		case <-r.Context().Done():
 			s.close(ReasonTransportClose, false)
 			return
@@ -116,28 +141,7 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 // encoding.
 func (s *session) writePoll(w http.ResponseWriter, r *http.Request, batch []packet) {
 	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:0]
-	var ctype string
-	switch {
-	case s.jsonp:
-		var payload []byte
-		if s.protocol == 3 {
-			payload = appendPayloadV3(nil, batch)
-		} else {
-			payload = appendPayloadV4(nil, batch)
-		}
-		buf = appendJSONP(buf, s.jsonpIndex, payload)
-		ctype = "text/plain; charset=UTF-8" // as the reference server sends it
-	case s.protocol == 4:
-		buf = appendPayloadV4(buf, batch)
-		ctype = "text/plain; charset=UTF-8"
-	case s.b64 || !needsBinaryPayloadV3(batch):
-		buf = appendPayloadV3(buf, batch)
-		ctype = "text/plain; charset=UTF-8"
-	default:
-		buf = appendBinaryPayloadV3(buf, batch)
-		ctype = "application/octet-stream"
-	}
+	buf, ctype := s.pollPayload((*bp)[:0], batch)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.Itoa(len(buf)))
@@ -147,6 +151,32 @@ func (s *session) writePoll(w http.ResponseWriter, r *http.Request, batch []pack
 	rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf)
+	putBuf(bp, buf)
+}
+
+// pollPayload appends batch to buf encoded as a polling response in the
+// session's encoding, and returns it with its content type.
+func (s *session) pollPayload(buf []byte, batch []packet) ([]byte, string) {
+	switch {
+	case s.jsonp:
+		var payload []byte
+		if s.protocol == 3 {
+			payload = appendPayloadV3(nil, batch)
+		} else {
+			payload = appendPayloadV4(nil, batch)
+		}
+		return appendJSONP(buf, s.jsonpIndex, payload), "text/plain; charset=UTF-8" // as the reference server sends it
+	case s.protocol == 4:
+		return appendPayloadV4(buf, batch), "text/plain; charset=UTF-8"
+	case s.b64 || !needsBinaryPayloadV3(batch):
+		return appendPayloadV3(buf, batch), "text/plain; charset=UTF-8"
+	default:
+		return appendBinaryPayloadV3(buf, batch), "application/octet-stream"
+	}
+}
+
+// putBuf returns buf, grown from *bp, to bufPool unless it grew too big.
+func putBuf(bp *[]byte, buf []byte) {
 	if cap(buf) <= maxPooledBuf {
 		*bp = buf[:0]
 		bufPool.Put(bp)
@@ -193,7 +223,12 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 	if !s.claimLocked(w, r, &s.posting) {
 		return
 	}
-	defer s.release(&s.posting)
+	released := false
+	defer func() {
+		if !released {
+			s.release(&s.posting)
+		}
+	}()
 
 	max := s.srv.opts.MaxPayload
 	if r.ContentLength > max {
@@ -250,6 +285,10 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		s.srv.opts.Logger.Debug("engineio: bad packet", "sid", s.logID(), "err", err)
 		s.close(ReasonParseError, true)
 		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+		return
+	}
+	if l := s.srv.parking(); l != nil && r.ProtoAtLeast(1, 1) && !r.Close && s.answerPostParked(l, w, r) {
+		released = true
 		return
 	}
 	h := w.Header()

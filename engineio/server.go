@@ -69,6 +69,8 @@ type Server struct {
 	upgrades   atomic.Uint64
 	goroutines atomic.Int64 // started by the server and not yet finished
 
+	park atomic.Pointer[parkListener] // set by Listen
+
 	statsMu  sync.Mutex
 	rejected map[string]uint64
 	closes   map[string]uint64

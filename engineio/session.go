@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,16 +36,20 @@ type session struct {
 	spare        []packet
 	closed       bool
 	reason       string
-	ws           *wsConn // the WebSocket transport once upgraded (or from the start)
-	probe        *wsConn // a WebSocket probing an upgrade
-	probed       bool    // the probe exchanged 2probe/3probe; polls get a noop
-	polling      bool    // a GET is being served
-	posting      bool    // a POST is being served
-	writing      bool    // a WebSocket writer (a goroutine writing now, or the writer goroutine) owns the queue
-	awaitingPong bool    // protocol 4: a ping is out
-	refreshed    bool    // protocol 4: the ping timeout was extended once by other traffic
-	lingering    bool    // closed, but still known to a last poll (see close)
-	graceful     bool    // closed with a close packet: the writer ends the WebSocket with a close handshake
+	ws           *wsConn     // the WebSocket transport once upgraded (or from the start)
+	probe        *wsConn     // a WebSocket probing an upgrade
+	probed       bool        // the probe exchanged 2probe/3probe; polls get a noop
+	polling      bool        // a GET is being served
+	posting      bool        // a POST is being served
+	writing      bool        // a WebSocket writer (a goroutine writing now, or the writer goroutine) owns the queue
+	awaitingPong bool        // protocol 4: a ping is out
+	refreshed    bool        // protocol 4: the ping timeout was extended once by other traffic
+	lingering    bool        // closed, but still known to a last poll (see close)
+	graceful     bool        // closed with a close packet: the writer ends the WebSocket with a close handshake
+	parked       *parkedPoll // the GET being served waits parked (park.go)
+
+	// hasParked is parked != nil, for wake to look at without the lock.
+	hasParked atomic.Bool
 
 	// recvMu serialises calls of onMessage and onClose.
 	recvMu sync.Mutex
@@ -127,6 +132,9 @@ func (s *session) wake() {
 	select {
 	case s.notify <- struct{}{}:
 	default:
+	}
+	if s.hasParked.Load() {
+		s.answerParked(nil, false)
 	}
 }
 

@@ -51,7 +51,7 @@ func runEIO(addr string, logger *slog.Logger) error {
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("conformance: serving Engine.IO at /engine.io/", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(eio.Listen(ln, 0)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

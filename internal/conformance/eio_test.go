@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"notification-server/engineio"
 )
 
 // TestEIO checks the eio mode's reference configuration: the open packet's
@@ -25,7 +27,7 @@ import (
 func TestEIO(t *testing.T) {
 	t.Parallel()
 	handler, srv := newEIOHandler(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(handler)
+	hs := startParking(handler, srv)
 	defer hs.Close()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -81,7 +83,7 @@ func TestEIOSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	handler, srv := newEIOHandler(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(handler)
+	hs := startParking(handler, srv)
 	defer hs.Close()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -106,4 +108,13 @@ func TestEIOSuite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("official suite failed: %v", err)
 	}
+}
+
+// startParking starts a test server whose idle polling connections park in
+// srv, as the product's and the modes' servers do.
+func startParking(h http.Handler, srv *engineio.Server) *httptest.Server {
+	hs := httptest.NewUnstartedServer(h)
+	hs.Listener = srv.Listen(hs.Listener, 0)
+	hs.Start()
+	return hs
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -19,10 +20,14 @@ func runSIO(addr string, logger *slog.Logger) error {
 	srv := newSIOServer(logger)
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
-	logger.Info("conformance: serving Socket.IO", "addr", addr)
-	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if err := hs.ListenAndServe(); err != nil {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("conformance: serving Socket.IO", "addr", ln.Addr().String())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := hs.Serve(srv.Engine().Listen(ln, 0)); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
 }

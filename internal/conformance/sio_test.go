@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ func TestSIO(t *testing.T) {
 	srv := newSIOServer(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
-	hs := httptest.NewServer(mux)
+	hs := startParking(mux, srv.Engine())
 	defer hs.Close()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
