@@ -56,7 +56,11 @@ func newTestServer(t *testing.T, opts *Options) *testServer {
 		}
 	}
 	ts.srv = NewServer(&o)
-	hs := httptest.NewServer(ts.srv)
+	// Served as the product serves it: polls and idle polling connections
+	// park (park.go).
+	hs := httptest.NewUnstartedServer(ts.srv)
+	hs.Listener = ts.srv.Listen(hs.Listener, 0)
+	hs.Start()
 	ts.base = hs.URL + "/engine.io/"
 	ts.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	t.Cleanup(func() {
