@@ -3,16 +3,20 @@
 // public contract exactly as real clients and backends do, and reports
 // throughput, latency, delivery correctness and the server's memory and CPU.
 //
-// Clients speak Engine.IO v4 over WebSocket only (EIO=4, the protocol of
-// socket.io-client 3 and 4) with Socket.IO v5 packets: they read the open
-// packet, send CONNECT ("40"), wait for the server's CONNECT reply, emit
-// `register` (userId, connectionId), answer every ping ("2") with a pong
-// ("3"), answer WebSocket pings, and parse `message` events. The WebSocket
-// client side (RFC 6455 opening handshake, masked frames, fragmented
-// messages; no extensions) is the load generator's own, as is its HTTP/1.1
-// push client. HTTP long-polling, Engine.IO v3, binary packets and acks are
-// left out: the benchmark measures the steady state of WebSocket sessions,
-// which is what a push server spends its life in.
+// Clients speak Engine.IO v4 (EIO=4, the protocol of socket.io-client 3
+// and 4) with Socket.IO v5 packets: they read the open packet, send CONNECT
+// ("40"), wait for the server's CONNECT reply, emit `register` (userId,
+// connectionId), answer every ping ("2") with a pong ("3"), and parse
+// `message` events. By default they use WebSocket only, and answer
+// WebSocket pings too; the WebSocket client side (RFC 6455 opening
+// handshake, masked frames, fragmented messages; no extensions) is the load
+// generator's own, as is its HTTP/1.1 client. With -transport polling they
+// use HTTP long-polling only, as socket.io-client does with transports:
+// ["polling"]: two keep-alive connections per session, one for the long
+// poll and one for POSTs, read by a goroutine per session (polling.go);
+// such a session takes two descriptors, and the session cap counts them.
+// Engine.IO v3, the upgrade from polling to WebSocket, binary packets and
+// acks are left out.
 //
 // Scenarios (the first argument):
 //

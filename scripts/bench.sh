@@ -11,7 +11,9 @@
 # Environment:
 #   RUNS=3          runs per server (at least 3 for RESULTS.md)
 #   BENCH_OUT=dir   where the per-run JSON results go (default: a temp dir)
-#   CASES="idle push1 push10 fanout latency"   a subset, for a quick look
+#   CASES="idle push1 push10 fanout latency"   a subset, for a quick look;
+#                   idle-polling, push1-polling and latency-polling measure
+#                   the same over HTTP long-polling (not in the standard set)
 #   BENCH_NICE=-10  run everything (both servers and the load generator alike)
 #                   at this scheduling priority, so other work on a shared
 #                   machine disturbs the measurement less (negative needs root)
@@ -48,6 +50,10 @@ case_args() {
 	push10) echo "push -users 1000 -k 10 -duration 10s" ;;            # saturated, ten sessions per user
 	fanout) echo "fanout -n 5000 -duration 10s" ;;                    # one user, 5,000 sessions
 	latency) echo "push -users 1000 -k 1 -rate 500 -duration 20s" ;;  # open loop at 500 pushes/s
+	# Not in the standard set: the same over HTTP long-polling only.
+	idle-polling) echo "idle -transport polling -n 0 -k 2" ;;
+	push1-polling) echo "push -transport polling -users 1000 -k 1 -duration 10s" ;;
+	latency-polling) echo "push -transport polling -users 1000 -k 1 -rate 500 -duration 20s" ;;
 	*) echo "unknown case $1" >&2; return 1 ;;
 	esac
 }
