@@ -770,3 +770,82 @@ func TestParkedAfterPipelining(t *testing.T) {
 		t.Errorf("close reason %q, want %q", reason, ReasonTransportClose)
 	}
 }
+
+// TestParkedPollPingTimeout lets a session whose client never answers the
+// ping time out while its next poll is parked: the poll gets a noop and the
+// session closes with a ping timeout.
+func TestParkedPollPingTimeout(t *testing.T) {
+	t.Parallel()
+	// The poll's own timeout comes a whole ping interval after the ping
+	// timeout, so only the session's close can answer it in time.
+	ps := newParkServer(t, &Options{PingInterval: time.Second, PingTimeout: 300 * time.Millisecond}, true, 0)
+	rc := dialRaw(t, ps.addr)
+	s := ps.openRaw(rc)
+	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "2" {
+		t.Fatalf("poll answered %q, want the ping", body)
+	}
+	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
+	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	if reason := ps.waitClose(s.id); reason != ReasonPingTimeout {
+		t.Errorf("close reason %q, want %q", reason, ReasonPingTimeout)
+	}
+	// The close answers the parked poll before OnClose runs.
+	if isParked(s) {
+		t.Error("the poll is still parked after the session closed")
+	}
+	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "6" {
+		t.Fatalf("parked poll answered %d %q at the ping timeout, want a noop", res.StatusCode, body)
+	}
+	waitGoroutines(t, ps.srv)
+	if parked, _ := parkWaits(ps.srv, ps.ln); parked != 0 {
+		t.Errorf("%d parked polls left in the poller", parked)
+	}
+}
+
+// TestParkedPollShutdown shuts the server down while a poll is parked:
+// the poll gets the close packet and Shutdown returns.
+func TestParkedPollShutdown(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, nil, true, 0)
+	rc := dialRaw(t, ps.addr)
+	s := ps.openRaw(rc)
+	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
+	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- ps.srv.Shutdown(ctx)
+	}()
+	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "1" {
+		t.Fatalf("parked poll answered %d %q at shutdown, want the close packet", res.StatusCode, body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if reason := ps.waitClose(s.id); reason != ReasonShutdown {
+		t.Errorf("close reason %q, want %q", reason, ReasonShutdown)
+	}
+}
+
+// TestParkedIdleClientCloses closes the client's side of a connection
+// parked idle after a POST: the poller hands it back, net/http closes it,
+// and nothing is left parked or watched.
+func TestParkedIdleClientCloses(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, nil, true, 0)
+	rc := dialRaw(t, ps.addr)
+	s := ps.openRaw(rc)
+	if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4x")); body != "ok" {
+		t.Fatalf("POST answered %q", body)
+	}
+	waitUntil(t, "the connection to park idle", func() bool { return idleParked(ps.ln) == 1 })
+	rc.c.Close()
+	waitUntil(t, "the idle connection to leave the listener", func() bool { return idleParked(ps.ln) == 0 })
+	if _, idle := parkWaits(ps.srv, ps.ln); idle != 0 {
+		t.Errorf("%d idle connections left in the poller", idle)
+	}
+	if s.isClosed() {
+		t.Errorf("session closed (%s) by the end of a connection with no poll", s.reason)
+	}
+}
