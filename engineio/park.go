@@ -43,6 +43,7 @@ type parkListener struct {
 	idle time.Duration // how long a parked keep-alive connection may wait
 
 	startOnce sync.Once
+	served    atomic.Bool // Accept was called: an http.Server serves l
 	accepted  chan acceptResult
 	back      chan net.Conn
 	done      chan struct{}
@@ -68,7 +69,10 @@ const defaultParkIdle = 2 * time.Minute
 // returned listener when the client sends its next request. idle is how
 // long a parked keep-alive connection may wait for it (the http.Server's
 // IdleTimeout; 0 means two minutes). Closing the returned listener closes
-// ln and every connection parked idle. Call Listen once, before serving.
+// ln and every connection parked idle. Call Listen once, before serving;
+// nothing parks until the returned listener is served. Requests that came
+// over TLS are never parked: serve TLS by wrapping the returned listener
+// (tls.NewListener), not with http.Server.ServeTLS on top of it.
 func (srv *Server) Listen(ln net.Listener, idle time.Duration) net.Listener {
 	if idle <= 0 {
 		idle = defaultParkIdle
@@ -89,7 +93,7 @@ func (srv *Server) Listen(ln net.Listener, idle time.Duration) net.Listener {
 // connections cannot be parked here.
 func (srv *Server) parking() *parkListener {
 	l := srv.park.Load()
-	if l == nil || !canPoll || !polls.usable() {
+	if l == nil || !l.served.Load() || !canPoll || !polls.usable() {
 		return nil
 	}
 	return l
@@ -98,7 +102,15 @@ func (srv *Server) parking() *parkListener {
 // Accept returns the next new connection, or a parked one that has a
 // request to read.
 func (l *parkListener) Accept() (net.Conn, error) {
-	l.startOnce.Do(func() { go l.acceptLoop() })
+	l.startOnce.Do(func() {
+		l.served.Store(true)
+		go l.acceptLoop()
+	})
+	select {
+	case <-l.done:
+		return nil, net.ErrClosed
+	default:
+	}
 	select {
 	case c := <-l.back:
 		return c, nil
@@ -151,6 +163,12 @@ func (l *parkListener) Close() error {
 // cleared first; net/http sets its own.
 func (l *parkListener) handBack(c net.Conn) {
 	c.SetDeadline(time.Time{})
+	select {
+	case <-l.done:
+		c.Close()
+		return
+	default:
+	}
 	select {
 	case l.back <- c:
 	case <-l.done:
@@ -255,7 +273,38 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil // the buffer can go
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+var errPrefixLeft = errors.New("engineio: connection has bytes read ahead")
+
+// SyscallConn returns the connection's raw connection once the bytes read
+// ahead are used up (before, a read from it would skip them), so that the
+// connection can be watched and parked again.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	if len(c.prefix) > 0 {
+		return nil, errPrefixLeft
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("engineio: connection has no raw connection")
+	}
+	return sc.SyscallConn()
+}
+
+// unwrapPending takes a hijacked connection out of its prefixConn, if it
+// came back in one: it returns the bare connection and what is to be read
+// before it, the bytes net/http had buffered (pending) and then whatever
+// the wrapper still held. So a connection is wrapped once at most, however
+// many pipelined requests it carries.
+func unwrapPending(c net.Conn, pending []byte) (net.Conn, []byte) {
+	if pc, ok := c.(*prefixConn); ok {
+		return pc.Conn, append(pending, pc.prefix...)
+	}
+	return c, pending
 }

@@ -737,7 +737,6 @@ func TestParkedClosingRequests(t *testing.T) {
 // closes the session.
 func TestParkedAfterPipelining(t *testing.T) {
 	t.Parallel()
-	t.Skip("bug: a connection handed back with pipelined bytes stays wrapped in prefixConn, which hides SyscallConn, so it is never watched by the poller again")
 	ps := newParkServer(t, nil, true, 0)
 	rc := dialRaw(t, ps.addr)
 	s := ps.openRaw(rc)

@@ -65,7 +65,7 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	// here. One that arrived during an upgrade's probe only waits a moment,
 	// and waits here.
 	l := s.srv.parking()
-	canPark := l != nil && !graceLeft && r.ProtoAtLeast(1, 1) && !r.Close
+	canPark := l != nil && !graceLeft && parkable(r)
 	// A long poll outlives any http.Server ReadTimeout shorter than the
 	// heartbeat, whose expiry would cancel the request: a GET has no body
 	// left to read, and net/http sets the next request's deadline itself.
@@ -287,7 +287,7 @@ func (s *session) post(w http.ResponseWriter, r *http.Request) {
 		s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
 		return
 	}
-	if l := s.srv.parking(); l != nil && r.ProtoAtLeast(1, 1) && !r.Close && s.answerPostParked(l, w, r) {
+	if l := s.srv.parking(); l != nil && parkable(r) && s.answerPostParked(l, w, r) {
 		released = true
 		return
 	}

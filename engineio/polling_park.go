@@ -28,6 +28,13 @@ type parkedPoll struct {
 
 func (pp *parkedPoll) waitState() *pollWait { return &pp.wait }
 
+// parkable reports whether r's connection may be parked: it is kept alive
+// after the answer, and http.Server did not add TLS on top of the listener
+// (handed back, it would be wrapped in TLS a second time).
+func parkable(r *http.Request) bool {
+	return r.ProtoAtLeast(1, 1) && !r.Close && r.TLS == nil
+}
+
 // parkPoll hijacks the connection of a poll with nothing to answer yet and
 // parks it until something is queued, the session closes or upgrades, or
 // wait passes. It reports false, with nothing done, when the connection
@@ -39,7 +46,8 @@ func (s *session) parkPoll(l *parkListener, w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return false
 	}
-	pp := &parkedPoll{s: s, l: l, conn: conn, header: header, pending: buffered(brw.Reader)}
+	conn, pending := unwrapPending(conn, buffered(brw.Reader))
+	pp := &parkedPoll{s: s, l: l, conn: conn, header: header, pending: pending}
 	s.mu.Lock()
 	s.parked = pp
 	s.hasParked.Store(true)
@@ -126,9 +134,10 @@ func (pp *parkedPoll) pollReady() {
 		return true
 	})
 	if err == nil && !gone {
-		if n == 0 { // woken for nothing: watch on
-			_ = polls.arm(pp, raw)
-		}
+		// The client sent its next request early (it stays in the socket
+		// for net/http), or nothing could be read: the watch ends here, and
+		// the poll's timer still bounds it. Arming again on readiness that
+		// a read cannot take would only spin.
 		return
 	}
 	s := pp.s
@@ -148,10 +157,12 @@ func (pp *parkedPoll) pollReady() {
 	s.release(&s.polling)
 }
 
-// answer writes batch as the parked poll's answer, then gives the
-// connection back to net/http: the client's next poll follows at once.
-// queued tells that batch is the session's drained queue, to be offered
-// back for reuse.
+// answer writes batch as the parked poll's answer, then parks the
+// connection until the client's next request, which usually follows at
+// once. (Handed straight back, the connection would be a new one to
+// net/http: its next request would get ReadHeaderTimeout instead of
+// IdleTimeout, and http.Server.Shutdown would wait for it.) queued tells
+// that batch is the session's drained queue, to be offered back for reuse.
 func (pp *parkedPoll) answer(batch []packet, queued bool) {
 	defer pp.s.srv.track(-1)
 	bp := bufPool.Get().(*[]byte)
@@ -170,11 +181,7 @@ func (pp *parkedPoll) answer(batch []packet, queued bool) {
 		pp.conn.Close()
 		return
 	}
-	if len(pp.pending) > 0 {
-		pp.l.handBack(&prefixConn{Conn: pp.conn, prefix: pp.pending})
-		return
-	}
-	pp.l.handBack(pp.conn)
+	pp.l.parkIdle(pp.conn, pp.pending)
 }
 
 // answerPostParked answers a polling POST "ok" on its hijacked connection
@@ -188,7 +195,7 @@ func (s *session) answerPostParked(l *parkListener, w http.ResponseWriter, r *ht
 	if err != nil {
 		return false
 	}
-	pending := buffered(brw.Reader)
+	conn, pending := unwrapPending(conn, buffered(brw.Reader))
 	s.release(&s.posting)
 	hp := bufPool.Get().(*[]byte)
 	b := appendAnswerHead((*hp)[:0], header, "text/html", 2)
