@@ -41,7 +41,11 @@ func sessionCap(fileLimit uint64, perSession int) int {
 // says why when it had to.
 func capSessions(want int, fileLimit uint64, perSession int) (n int, note string) {
 	limit := sessionCap(fileLimit, perSession)
-	why := fmt.Sprintf("the open-file limit %d (%d descriptors per session in this process and in the server, %d kept in reserve)", fileLimit, perSession, fdReserve)
+	per := "one descriptor"
+	if perSession > 1 {
+		per = fmt.Sprintf("%d descriptors", perSession)
+	}
+	why := fmt.Sprintf("the open-file limit %d (%s per session in this process and in the server, %d kept in reserve)", fileLimit, per, fdReserve)
 	switch {
 	case want <= 0:
 		return limit, fmt.Sprintf("sessions: %d, the most %s allows", limit, why)

@@ -60,6 +60,17 @@
 // Elsewhere each session keeps one reader goroutine. Either way a session
 // holds 256 + 128 bytes of bufio buffers.
 //
+// An idle long-polling session is parked the same way when the http.Server
+// serves through Server.Listen (Linux): a poll still waiting after 100 ms
+// is hijacked, its socket watched in the epoll instance (a client that
+// goes away closes its session), and its answer written on the connection
+// directly; a POST's connection, and a poll's after its answer, wait there
+// for the client's next request and go back to the http.Server through the
+// listener. A waiting handler would hold two goroutines, net/http's 8 KB
+// of connection buffers and the request, and an idle keep-alive connection
+// a goroutine and those buffers. Requests over TLS, HTTP/1.0 and
+// "Connection: close" requests are not parked.
+//
 // # Limits and errors
 //
 // MaxPayload bounds polling POST bodies (413) and WebSocket messages (close
