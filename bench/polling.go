@@ -68,8 +68,10 @@ func (t *target) connectPolling(ctx context.Context, user int, connectionID stri
 	}
 	p := &pollState{path: pollPath}
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(source%t.sources+1))}
-	p.get = &restConn{addr: t.host, dial: p.dialer(0, t.host, local), timeout: pollTimeout}
-	p.post = &restConn{addr: t.host, dial: p.dialer(1, t.host, local), timeout: handshakeTimeout}
+	// Both connections are resent to once when the server dropped them as
+	// idle (Node.js does after 5 s), as browsers do.
+	p.get = &restConn{addr: t.host, dial: p.dialer(0, t.host, local), timeout: pollTimeout, retryStale: true}
+	p.post = &restConn{addr: t.host, dial: p.dialer(1, t.host, local), timeout: handshakeTimeout, retryStale: true}
 	defer func() {
 		if err != nil {
 			p.shutdown()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -27,10 +28,15 @@ type restConn struct {
 	dial func(ctx context.Context) (net.Conn, error)
 	// timeout bounds one exchange once the request is sent; 0 means 30 s.
 	timeout time.Duration
-	conn    net.Conn
-	br      *bufio.Reader
-	req     []byte
-	body    []byte // the last answer's body, reused
+	// retryStale resends a request once, on a new connection, when a kept
+	// connection turns out closed before any of the answer came (the
+	// server dropped it as idle), as browsers do. Off for pushes, which
+	// must never be sent twice.
+	retryStale bool
+	conn       net.Conn
+	br         *bufio.Reader
+	req        []byte
+	body       []byte // the last answer's body, reused
 }
 
 func newRestConn(addr, token string) *restConn {
@@ -58,6 +64,24 @@ func (rc *restConn) post(ctx context.Context, path string, body []byte) (int, []
 // returns the status and up to limit bytes of the answer's body, valid
 // until the next call. Errors are handled as in post.
 func (rc *restConn) do(ctx context.Context, method, path, contentType string, body []byte, limit int) (int, []byte, error) {
+	reused := rc.conn != nil
+	status, got, err := rc.exchange(ctx, method, path, contentType, body, limit)
+	if errors.Is(err, errStale) {
+		if reused && rc.retryStale {
+			status, got, err = rc.exchange(ctx, method, path, contentType, body, limit)
+		}
+		if errors.Is(err, errStale) {
+			err = fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
+		}
+	}
+	return status, got, err
+}
+
+// errStale reports a connection that ended before any of the answer came.
+var errStale = errors.New("connection closed before the answer")
+
+// exchange is one try of do.
+func (rc *restConn) exchange(ctx context.Context, method, path, contentType string, body []byte, limit int) (int, []byte, error) {
 	if rc.conn == nil {
 		dial := rc.dial
 		if dial == nil {
@@ -87,7 +111,14 @@ func (rc *restConn) do(ctx context.Context, method, path, contentType string, bo
 	rc.conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := rc.conn.Write(rc.req); err != nil {
 		rc.close()
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return 0, nil, errStale
+		}
 		return 0, nil, fmt.Errorf("send request: %w", err)
+	}
+	if _, err := rc.br.Peek(1); err != nil && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+		rc.close()
+		return 0, nil, errStale
 	}
 	status, got, keep, err := readResponse(rc.br, rc.body[:0], limit)
 	rc.body = got[:0]

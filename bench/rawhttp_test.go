@@ -128,3 +128,43 @@ func TestRestConnAgainstNetHTTP(t *testing.T) {
 		t.Errorf("wrong token: %d, %v; want 401", status, err)
 	}
 }
+
+// TestRestConnStaleConnection: a kept connection the server dropped as idle
+// is dialed again and the request resent once when retryStale is set (as
+// for polling sessions); a push is never resent.
+func TestRestConnStaleConnection(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	srv.Config.IdleTimeout = 50 * time.Millisecond
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, retry := range []bool{true, false} {
+		rc := newRestConn(strings.TrimPrefix(srv.URL, "http://"), "")
+		rc.retryStale = retry
+		before := conns.Load()
+		if status, _, err := rc.do(ctx, "POST", "/x", pollContentType, []byte("3"), 64); err != nil || status != 200 {
+			t.Fatalf("retry=%v: first request: %d %v", retry, status, err)
+		}
+		time.Sleep(300 * time.Millisecond) // the server drops the connection
+		status, _, err := rc.do(ctx, "POST", "/x", pollContentType, []byte("3"), 64)
+		switch {
+		case retry && (err != nil || status != 200):
+			t.Errorf("retry=%v: request on a dropped connection: %d %v, want it resent", retry, status, err)
+		case retry && conns.Load()-before != 2:
+			t.Errorf("retry=%v: %d connections, want 2", retry, conns.Load()-before)
+		case !retry && err == nil:
+			t.Errorf("retry=%v: request on a dropped connection succeeded, want an error (never resent)", retry)
+		}
+		rc.close()
+	}
+}
