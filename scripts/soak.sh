@@ -11,6 +11,7 @@
 #   SOAK_SESSIONS=2000 sessions kept connected (2 per user)
 #   SOAK_CHURN=100     sessions replaced per second
 #   SOAK_RATE=200      pushes per second
+#   SOAK_TRANSPORT=websocket  or polling (HTTP long-polling only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,14 +19,15 @@ duration=${SOAK_DURATION:-3m}
 sessions=${SOAK_SESSIONS:-2000}
 churn=${SOAK_CHURN:-100}
 rate=${SOAK_RATE:-200}
+transport=${SOAK_TRANSPORT:-websocket}
 . scripts/lib.sh soak
 
 echo "== build"
 go build -o "$bin/notification-server" .
 go build -o "$bin/bench" ./bench
 
-echo "== soak: $duration, $sessions sessions, $churn replaced/s, $rate pushes/s"
-"$bin/bench" churn -cmd "env HOST=127.0.0.1 LOG_LEVEL=warn $bin/notification-server" -pidfile "$pidfile" \
+echo "== soak: $duration, $sessions sessions over $transport, $churn replaced/s, $rate pushes/s"
+"$bin/bench" churn -transport "$transport" -cmd "env HOST=127.0.0.1 LOG_LEVEL=warn $bin/notification-server" -pidfile "$pidfile" \
 	-log "$bin/server.log" -duration "$duration" -n "$sessions" -k 2 -churn "$churn" -rate "$rate" &
 bench_pid=$!
 status=0
