@@ -40,13 +40,10 @@ func parkable(r *http.Request) bool {
 // wait passes. It reports false, with nothing done, when the connection
 // cannot be hijacked; the poll then waits in its handler.
 func (s *session) parkPoll(l *parkListener, w http.ResponseWriter, r *http.Request, wait time.Duration) bool {
-	header := w.Header().Clone()
-	s.srv.cors(header, r)
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+	conn, header, pending, ok := s.hijack(w, r)
+	if !ok {
 		return false
 	}
-	conn, pending := unwrapPending(conn, buffered(brw.Reader))
 	pp := &parkedPoll{s: s, l: l, conn: conn, header: header, pending: pending}
 	s.mu.Lock()
 	s.parked = pp
@@ -63,6 +60,22 @@ func (s *session) parkPoll(l *parkListener, w http.ResponseWriter, r *http.Reque
 	// the parking.
 	s.answerParked(pp, false)
 	return true
+}
+
+// hijack takes r's connection from net/http for an answer written by hand.
+// It returns the connection, the headers the handlers set for the answer
+// (with CORS), and the bytes of the client's next request net/http had
+// already read; ok is false, with nothing done, when the connection cannot
+// be hijacked.
+func (s *session) hijack(w http.ResponseWriter, r *http.Request) (conn net.Conn, header http.Header, pending []byte, ok bool) {
+	header = w.Header().Clone()
+	s.srv.cors(header, r)
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	conn, pending = unwrapPending(conn, buffered(brw.Reader))
+	return conn, header, pending, true
 }
 
 // buffered returns a copy of what br holds, or nil.
@@ -189,19 +202,16 @@ func (pp *parkedPoll) answer(batch []packet, queued bool) {
 // is freed before the answer goes out. It reports false, with nothing done,
 // when the connection cannot be hijacked.
 func (s *session) answerPostParked(l *parkListener, w http.ResponseWriter, r *http.Request) bool {
-	header := w.Header().Clone()
-	s.srv.cors(header, r)
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+	conn, header, pending, ok := s.hijack(w, r)
+	if !ok {
 		return false
 	}
-	conn, pending := unwrapPending(conn, buffered(brw.Reader))
 	s.release(&s.posting)
 	hp := bufPool.Get().(*[]byte)
 	b := appendAnswerHead((*hp)[:0], header, "text/html", 2)
 	b = append(b, "ok"...)
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err = conn.Write(b)
+	_, err := conn.Write(b)
 	putBuf(hp, b)
 	if err != nil {
 		conn.Close()
