@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -573,5 +574,63 @@ func TestParkEdgeMainShutdownOrder(t *testing.T) {
 	}
 	if slow > 0 {
 		t.Errorf("%d of 10 shutdowns took over a second", slow)
+	}
+}
+
+// A closed listener hands nothing out: Accept says it is closed, and a
+// connection handed back after the close is closed instead of waiting.
+func TestParkListenerClosed(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(&Options{OnConnection: func(*Conn) {}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := srv.Listen(ln, 0).(*parkListener)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close = %v, %v; want net.ErrClosed", c, err)
+	}
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	done := make(chan struct{})
+	go func() {
+		l.handBack(ours)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handBack after Close did not return")
+	}
+	if _, err := ours.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("connection handed back after Close: write = %v, want it closed", err)
+	}
+}
+
+// Nothing parks before the listener Listen returned is served: an answer
+// would wait for an Accept that never comes.
+func TestNothingParksUnserved(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(&Options{OnConnection: func(*Conn) {}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := srv.Listen(ln, 0)
+	if srv.parking() != nil {
+		t.Fatal("parking before the listener is served")
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(l)
+	defer hs.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.parking() == nil && canPoll {
+		if time.Now().After(deadline) {
+			t.Fatal("no parking once the listener is served")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
