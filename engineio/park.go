@@ -24,14 +24,14 @@ import (
 //     that goes away still closes its session, as it does when a handler
 //     waits.
 //     A poll waits parkAfter in its handler first, so that the polls of a
-//     busy session, answered sooner, skip the parking's extra work. After
-//     the answer the connection goes back to net/http through the listener
-//     (Server.Listen), as if newly accepted, since the client's next poll
-//     follows at once.
-//   - After a POST's "ok", which clients send seldom (a pong every ping
-//     interval), the connection waits in the poller for the client's next
-//     request (idleConn) and then goes back to net/http the same way; one
-//     that sends nothing for the idle timeout is closed.
+//     busy session, answered sooner, skip the parking's extra work.
+//   - After such an answer, and after a POST's "ok" (which clients send
+//     seldom: a pong every ping interval), the connection waits in the
+//     poller for the client's next request (idleConn) and then goes back to
+//     net/http through the listener (Server.Listen), as if newly accepted;
+//     one that sends nothing for the idle timeout is closed. (Handed back at
+//     once, it would wait in net/http as a new connection, under
+//     ReadHeaderTimeout instead of IdleTimeout.)
 //
 // Parking needs the read poller (Linux) and a listener made by
 // Server.Listen; without them handlers wait as usual.
