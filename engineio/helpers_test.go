@@ -32,6 +32,31 @@ type closeRecord struct {
 func newTestServer(t *testing.T, opts *Options) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, conns: make(chan *Conn, 1024), closes: make(chan closeRecord, 1024)}
+	o := ts.options(opts)
+	ts.srv = NewServer(&o)
+	// Served as the product serves it: polls and idle polling connections
+	// park (park.go).
+	hs := httptest.NewUnstartedServer(ts.srv)
+	hs.Listener = ts.srv.Listen(hs.Listener, 0)
+	hs.Start()
+	ts.base = hs.URL + "/engine.io/"
+	ts.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := ts.srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.client.CloseIdleConnections()
+		hs.Close()
+	})
+	return ts
+}
+
+// options returns opts (nil: the defaults) with an OnConnection that runs
+// opts' own (or echoes every message) and records each session in ts.conns
+// and each OnClose call in ts.closes.
+func (ts *testServer) options(opts *Options) Options {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -55,24 +80,7 @@ func newTestServer(t *testing.T, opts *Options) *testServer {
 		default:
 		}
 	}
-	ts.srv = NewServer(&o)
-	// Served as the product serves it: polls and idle polling connections
-	// park (park.go).
-	hs := httptest.NewUnstartedServer(ts.srv)
-	hs.Listener = ts.srv.Listen(hs.Listener, 0)
-	hs.Start()
-	ts.base = hs.URL + "/engine.io/"
-	ts.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := ts.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		ts.client.CloseIdleConnections()
-		hs.Close()
-	})
-	return ts
+	return o
 }
 
 // do sends a request and returns the status, headers and body.

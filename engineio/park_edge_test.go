@@ -3,7 +3,6 @@
 package engineio
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,68 +17,19 @@ import (
 	"time"
 )
 
-// edgeClient is one keep-alive TCP connection speaking HTTP/1.1 by hand.
-type edgeClient struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dialEdge(t *testing.T, base string) *edgeClient {
+// dialBase dials the server whose Engine.IO URL is base.
+func dialBase(t *testing.T, base string) *rawClient {
 	t.Helper()
-	addr := strings.TrimPrefix(strings.TrimSuffix(base, "/engine.io/"), "http://")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &edgeClient{t: t, c: c, br: bufio.NewReader(c)}
+	return dialRaw(t, strings.TrimPrefix(strings.TrimSuffix(base, "/engine.io/"), "http://"))
 }
 
-func reqText(method, query, body string, extra ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s /engine.io/?%s HTTP/1.1\r\nHost: x\r\n", method, query)
-	for i := 0; i+1 < len(extra); i += 2 {
-		fmt.Fprintf(&b, "%s: %s\r\n", extra[i], extra[i+1])
-	}
-	if method == "POST" {
-		fmt.Fprintf(&b, "Content-Type: text/plain\r\nContent-Length: %d\r\n", len(body))
-	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
-	return b.String()
-}
-
-func (rc *edgeClient) send(s string) {
-	rc.t.Helper()
-	if _, err := io.WriteString(rc.c, s); err != nil {
-		rc.t.Fatal(err)
-	}
-}
-
-func (rc *edgeClient) read(timeout time.Duration) (*http.Response, string, error) {
-	rc.c.SetReadDeadline(time.Now().Add(timeout))
-	res, err := http.ReadResponse(rc.br, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	b, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	return res, string(b), err
-}
-
+// waitParked waits for session sid's poll to park and returns the session.
 func waitParked(t *testing.T, ts *testServer, sid string) *session {
 	t.Helper()
 	ts.srv.mu.RLock()
 	s := ts.srv.sessions[sid]
 	ts.srv.mu.RUnlock()
-	deadline := time.Now().Add(3 * time.Second)
-	for !s.hasParked.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("poll not parked")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
 	return s
 }
 
@@ -91,8 +41,8 @@ func TestParkEdgeOOBByteDropsWatch(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, &Options{PingInterval: 300 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
 	sid := ts.openPolling("EIO=4&transport=polling").SID
-	rc := dialEdge(t, ts.base)
-	rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+	rc := dialBase(t, ts.base)
+	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 	waitParked(t, ts, sid)
 	raw, _ := rc.c.(*net.TCPConn).SyscallConn()
 	raw.Write(func(fd uintptr) bool {
@@ -116,20 +66,20 @@ func TestParkEdgeOOBByteDropsWatch(t *testing.T) {
 func TestParkEdgePrefixConnNesting(t *testing.T) {
 	ts := newTestServer(t, nil)
 	sid := ts.openPolling("EIO=4&transport=polling").SID
-	rc := dialEdge(t, ts.base)
+	rc := dialBase(t, ts.base)
 	const n = 50
 	var all strings.Builder
 	for range n {
-		all.WriteString(reqText("POST", "EIO=4&transport=polling&sid="+sid, "6"))
+		all.WriteString(rawRequest("POST", "EIO=4&transport=polling&sid="+sid, "6"))
 	}
-	rc.send(all.String())
+	rc.write(all.String())
 	for i := range n {
-		if _, body, err := rc.read(5 * time.Second); err != nil || body != "ok" {
+		if _, body, err := rc.readWithin(5 * time.Second); err != nil || body != "ok" {
 			t.Fatalf("POST %d: %q %v", i, body, err)
 		}
 	}
 	// Park a poll on the same connection, then find its conn's depth.
-	rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 	s := waitParked(t, ts, sid)
 	s.mu.Lock()
 	var c net.Conn = s.parked.conn
@@ -153,14 +103,14 @@ func TestParkEdgePrefixConnNesting(t *testing.T) {
 func TestParkEdgeSecondGetWhileParked(t *testing.T) {
 	ts := newTestServer(t, nil)
 	sid := ts.openPolling("EIO=4&transport=polling").SID
-	rc := dialEdge(t, ts.base)
-	rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+	rc := dialBase(t, ts.base)
+	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 	waitParked(t, ts, sid)
 	status, body := ts.get("EIO=4&transport=polling&sid=" + sid)
 	if status != http.StatusBadRequest {
 		t.Errorf("second GET: %d %q", status, body)
 	}
-	_, b, err := rc.read(3 * time.Second)
+	_, b, err := rc.readWithin(3 * time.Second)
 	if err != nil || b != "1" {
 		t.Errorf("parked poll answered %q, %v; want the close packet", b, err)
 	}
@@ -176,16 +126,16 @@ func TestParkEdgeReparkSameConn(t *testing.T) {
 	var conn *Conn
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	conn = <-ts.conns
-	rc := dialEdge(t, ts.base)
+	rc := dialBase(t, ts.base)
 	for i := range 3 {
-		rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+		rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 		waitParked(t, ts, sid)
 		conn.Send([]byte(fmt.Sprint("m", i)), false)
-		if _, b, err := rc.read(3 * time.Second); err != nil || b != fmt.Sprint("4m", i) {
+		if _, b, err := rc.readWithin(3 * time.Second); err != nil || b != fmt.Sprint("4m", i) {
 			t.Fatalf("poll %d: %q %v", i, b, err)
 		}
 	}
-	rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 	waitParked(t, ts, sid)
 	rc.c.Close()
 	if r := ts.waitClose(sid); r != ReasonTransportClose {
@@ -215,19 +165,19 @@ func TestParkEdgeParkedHeaders(t *testing.T) {
 		}
 		sq := q + "&sid=" + info.SID
 		send := func() { conn.Send([]byte{1, 2, 3}, true) }
-		rc := dialEdge(t, ts.base)
+		rc := dialBase(t, ts.base)
 		// Handler answer: queued before the poll.
 		send()
-		rc.send(reqText("GET", sq, "", "Origin", "http://a.example"))
-		r1, b1, err := rc.read(3 * time.Second)
+		rc.write(rawRequest("GET", sq, "", "Origin", "http://a.example"))
+		r1, b1, err := rc.readWithin(3 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Parked answer.
-		rc.send(reqText("GET", sq, "", "Origin", "http://a.example"))
+		rc.write(rawRequest("GET", sq, "", "Origin", "http://a.example"))
 		waitParked(t, ts, info.SID)
 		send()
-		r2, b2, err := rc.read(3 * time.Second)
+		r2, b2, err := rc.readWithin(3 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,14 +194,14 @@ func TestParkEdgeParkedHeaders(t *testing.T) {
 		case strings.Contains(q, "EIO=3"):
 			pbody = "1:6"
 		}
-		rc.send(strings.Replace(reqText("POST", sq, pbody, "Origin", "http://a.example"), "text/plain", ptype, 1))
-		p1, pb1, err := rc.read(3 * time.Second)
+		rc.write(strings.Replace(rawRequest("POST", sq, pbody, "Origin", "http://a.example"), "text/plain", ptype, 1))
+		p1, pb1, err := rc.readWithin(3 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc2 := dialEdge(t, ts.base)
-		rc2.send(strings.Replace(reqText("POST", sq, pbody, "Origin", "http://a.example", "Connection", "close"), "text/plain", ptype, 1))
-		p2, pb2, err := rc2.read(3 * time.Second)
+		rc2 := dialBase(t, ts.base)
+		rc2.write(strings.Replace(rawRequest("POST", sq, pbody, "Origin", "http://a.example", "Connection", "close"), "text/plain", ptype, 1))
+		p2, pb2, err := rc2.readWithin(3 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,15 +231,15 @@ func TestParkEdgeShutdownWaitsForHandedBack(t *testing.T) {
 	base := "http://" + ln.Addr().String() + "/engine.io/"
 	ts := &testServer{t: t, srv: eng, base: base, client: &http.Client{Transport: &http.Transport{}}}
 	sid := ts.openPolling("EIO=4&transport=polling").SID
-	rc := dialEdge(t, base)
-	rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+	rc := dialBase(t, base)
+	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 	waitParked(t, ts, sid)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := eng.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, b, err := rc.read(3 * time.Second); err != nil || b != "1" {
+	if _, b, err := rc.readWithin(3 * time.Second); err != nil || b != "1" {
 		t.Fatalf("poll %q %v", b, err)
 	}
 	ts.client.CloseIdleConnections()
@@ -349,23 +299,23 @@ func TestParkEdgeHandBackTimeout(t *testing.T) {
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	conn = <-got
 	for _, parked := range []bool{false, true} {
-		rc := dialEdge(t, base)
+		rc := dialBase(t, base)
 		q := "EIO=4&transport=polling&sid=" + sid
 		if parked {
-			rc.send(reqText("GET", q, ""))
+			rc.write(rawRequest("GET", q, ""))
 			waitParked(t, ts, sid)
 			conn.Send([]byte("x"), false)
 		} else {
 			conn.Send([]byte("x"), false)
-			rc.send(reqText("GET", q, ""))
+			rc.write(rawRequest("GET", q, ""))
 		}
-		if _, b, err := rc.read(3 * time.Second); err != nil || b != "4x" {
+		if _, b, err := rc.readWithin(3 * time.Second); err != nil || b != "4x" {
 			t.Fatalf("poll: %q %v", b, err)
 		}
 		time.Sleep(time.Second)
 		conn.Send([]byte("y"), false)
-		rc.send(reqText("GET", q, ""))
-		_, b, err := rc.read(3 * time.Second)
+		rc.write(rawRequest("GET", q, ""))
+		_, b, err := rc.readWithin(3 * time.Second)
 		t.Logf("parked=%v: next poll after 1 s idle: %q %v", parked, b, err)
 		if err != nil {
 			t.Errorf("parked=%v: keep-alive connection closed after 1 s idle (IdleTimeout 30 s)", parked)
@@ -385,20 +335,20 @@ func TestParkEdgeParkStress(t *testing.T) {
 	type sess struct {
 		sid  string
 		conn *Conn
-		rc   *edgeClient
+		rc   *rawClient
 	}
 	all := make([]sess, n)
 	for i := range all {
 		all[i].sid = ts.openPolling("EIO=4&transport=polling").SID
 		all[i].conn = <-ts.conns
-		all[i].rc = dialEdge(t, ts.base)
+		all[i].rc = dialBase(t, ts.base)
 	}
 	for round := range 5 {
 		done := make(chan string, n)
 		for i := range all {
 			go func(s *sess) {
 				q := "EIO=4&transport=polling&sid=" + s.sid
-				s.rc.send(reqText("GET", q, ""))
+				s.rc.write(rawRequest("GET", q, ""))
 				time.Sleep(time.Duration(90+i%30) * time.Millisecond)
 				switch (i + round) % 4 {
 				case 0:
@@ -407,14 +357,14 @@ func TestParkEdgeParkStress(t *testing.T) {
 					go s.conn.Send([]byte("b"), false)
 					go s.conn.Send([]byte("c"), false)
 				}
-				_, b, err := s.rc.read(3 * time.Second)
+				_, b, err := s.rc.readWithin(3 * time.Second)
 				if err != nil {
 					done <- fmt.Sprintf("%d: %v", i, err)
 					return
 				}
 				// POST a pong so the session lives on.
-				s.rc.send(reqText("POST", q, "3"))
-				_, pb, err := s.rc.read(3 * time.Second)
+				s.rc.write(rawRequest("POST", q, "3"))
+				_, pb, err := s.rc.readWithin(3 * time.Second)
 				if err != nil || pb != "ok" {
 					done <- fmt.Sprintf("%d: post %q %v (poll %q)", i, pb, err, b)
 					return
@@ -430,7 +380,7 @@ func TestParkEdgeParkStress(t *testing.T) {
 	}
 	// Hang up half while parked; close the others from the server side.
 	for i := range all {
-		all[i].rc.send(reqText("GET", "EIO=4&transport=polling&sid="+all[i].sid, ""))
+		all[i].rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+all[i].sid, ""))
 	}
 	time.Sleep(200 * time.Millisecond)
 	for i := range all {
@@ -455,9 +405,9 @@ func TestParkEdgeUpgradeWhileParked(t *testing.T) {
 	ts := newTestServer(t, nil)
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	conn := <-ts.conns
-	rc := dialEdge(t, ts.base)
+	rc := dialBase(t, ts.base)
 	q := "EIO=4&transport=polling&sid=" + sid
-	rc.send(reqText("GET", q, ""))
+	rc.write(rawRequest("GET", q, ""))
 	waitParked(t, ts, sid)
 	ws, err := ts.dial("EIO=4&transport=websocket&sid=" + sid)
 	if err != nil {
@@ -467,7 +417,7 @@ func TestParkEdgeUpgradeWhileParked(t *testing.T) {
 	if _, m := readWS(t, ws); m != "3probe" {
 		t.Fatalf("probe answer %q", m)
 	}
-	if _, b, err := rc.read(3 * time.Second); err != nil || b != "6" {
+	if _, b, err := rc.readWithin(3 * time.Second); err != nil || b != "6" {
 		t.Fatalf("parked poll after probe: %q %v", b, err)
 	}
 	writeWS(t, ws, 1, "5")
@@ -482,8 +432,8 @@ func TestParkEdgeUpgradeWhileParked(t *testing.T) {
 	if _, m := readWS(t, ws); m != "4hello" {
 		t.Fatalf("ws got %q", m)
 	}
-	rc.send(reqText("GET", q, ""))
-	if res, _, err := rc.read(3 * time.Second); err != nil || res.StatusCode != 400 {
+	rc.write(rawRequest("GET", q, ""))
+	if res, _, err := rc.readWithin(3 * time.Second); err != nil || res.StatusCode != 400 {
 		t.Fatalf("poll after upgrade: %v %v", res, err)
 	}
 }
@@ -503,10 +453,10 @@ func TestParkEdgeIdleParkEnds(t *testing.T) {
 	ts := &testServer{t: t, srv: eng, base: base, client: &http.Client{Transport: &http.Transport{}}}
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	q := "EIO=4&transport=polling&sid=" + sid
-	a, b := dialEdge(t, base), dialEdge(t, base)
-	for _, rc := range []*edgeClient{a, b} {
-		rc.send(reqText("POST", q, "6"))
-		if _, body, err := rc.read(3 * time.Second); err != nil || body != "ok" {
+	a, b := dialBase(t, base), dialBase(t, base)
+	for _, rc := range []*rawClient{a, b} {
+		rc.write(rawRequest("POST", q, "6"))
+		if _, body, err := rc.readWithin(3 * time.Second); err != nil || body != "ok" {
 			t.Fatal(body, err)
 		}
 	}
@@ -517,9 +467,9 @@ func TestParkEdgeIdleParkEnds(t *testing.T) {
 	if err == nil || time.Since(start) > time.Second {
 		t.Errorf("idle parked connection not closed by the idle timeout")
 	}
-	a2 := dialEdge(t, base)
-	a2.send(reqText("POST", q, "6"))
-	a2.read(3 * time.Second)
+	a2 := dialBase(t, base)
+	a2.write(rawRequest("POST", q, "6"))
+	a2.readWithin(3 * time.Second)
 	hs.Close()
 	start = time.Now()
 	a2.c.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -547,11 +497,11 @@ func TestParkEdgeMainShutdownOrder(t *testing.T) {
 		go func() { served <- hs.Serve(eng.Listen(ln, 120*time.Second)) }()
 		base := "http://" + ln.Addr().String() + "/engine.io/"
 		ts := &testServer{t: t, srv: eng, base: base, client: &http.Client{Transport: &http.Transport{}}}
-		var rcs []*edgeClient
+		var rcs []*rawClient
 		for range 5 {
 			sid := ts.openPolling("EIO=4&transport=polling").SID
-			rc := dialEdge(t, base)
-			rc.send(reqText("GET", "EIO=4&transport=polling&sid="+sid, ""))
+			rc := dialBase(t, base)
+			rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
 			waitParked(t, ts, sid)
 			rcs = append(rcs, rc)
 		}
@@ -577,15 +527,23 @@ func TestParkEdgeMainShutdownOrder(t *testing.T) {
 	}
 }
 
-// A closed listener hands nothing out: Accept says it is closed, and a
-// connection handed back after the close is closed instead of waiting.
-func TestParkListenerClosed(t *testing.T) {
-	t.Parallel()
-	srv := NewServer(&Options{OnConnection: func(*Conn) {}})
+// newUnservedListener returns a server and a loopback listener, closed at
+// the end of the test, that nothing serves yet.
+func newUnservedListener(t *testing.T) (*Server, net.Listener) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() })
+	return NewServer(&Options{OnConnection: func(*Conn) {}}), ln
+}
+
+// A closed listener hands nothing out: Accept says it is closed, and a
+// connection handed back after the close is closed instead of waiting.
+func TestParkListenerClosed(t *testing.T) {
+	t.Parallel()
+	srv, ln := newUnservedListener(t)
 	l := srv.Listen(ln, 0).(*parkListener)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -614,11 +572,7 @@ func TestParkListenerClosed(t *testing.T) {
 // would wait for an Accept that never comes.
 func TestNothingParksUnserved(t *testing.T) {
 	t.Parallel()
-	srv := NewServer(&Options{OnConnection: func(*Conn) {}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := newUnservedListener(t)
 	l := srv.Listen(ln, 0)
 	if srv.parking() != nil {
 		t.Fatal("parking before the listener is served")

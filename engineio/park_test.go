@@ -36,29 +36,7 @@ type parkServer struct {
 func newParkServer(t *testing.T, opts *Options, listen bool, idle time.Duration) *parkServer {
 	t.Helper()
 	ps := &parkServer{testServer: &testServer{t: t, conns: make(chan *Conn, 1024), closes: make(chan closeRecord, 1024)}}
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	user := o.OnConnection
-	o.OnConnection = func(c *Conn) {
-		if user != nil {
-			user(c)
-		} else {
-			c.OnMessage(func(data []byte, binary bool) { c.Send(data, binary) })
-		}
-		inner := c.s.onClose
-		c.OnClose(func(reason string) {
-			if inner != nil {
-				inner(reason)
-			}
-			ps.closes <- closeRecord{c.ID(), reason}
-		})
-		select {
-		case ps.conns <- c:
-		default:
-		}
-	}
+	o := ps.options(opts)
 	ps.srv = NewServer(&o)
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ps.handlers.Add(1)
@@ -132,17 +110,23 @@ func (rc *rawClient) write(reqs ...string) {
 // seconds.
 func (rc *rawClient) read() (*http.Response, string) {
 	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	res, err := http.ReadResponse(rc.br, nil)
+	res, body, err := rc.readWithin(5 * time.Second)
 	if err != nil {
 		rc.t.Fatalf("reading response: %v", err)
 	}
+	return res, body
+}
+
+// readWithin reads one response and its body, giving up after d.
+func (rc *rawClient) readWithin(d time.Duration) (*http.Response, string, error) {
+	rc.c.SetReadDeadline(time.Now().Add(d))
+	res, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		return nil, "", err
+	}
 	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
-	if err != nil {
-		rc.t.Fatalf("reading response body: %v", err)
-	}
-	return res, string(b)
+	return res, string(b), err
 }
 
 // roundTrip sends one request and reads its answer, which must be a 200.
@@ -232,6 +216,32 @@ func idleParked(ln net.Listener) int {
 	return len(l.idlers)
 }
 
+// park sends a poll of s and waits for it to park.
+func (rc *rawClient) park(s *session) {
+	rc.t.Helper()
+	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
+	waitUntil(rc.t, "the poll to park", func() bool { return isParked(s) })
+}
+
+// parkedPoll opens a session on a new connection and parks a poll of it.
+func (ps *parkServer) parkedPoll() (*rawClient, *session) {
+	ps.t.Helper()
+	rc := dialRaw(ps.t, ps.addr)
+	s := ps.openRaw(rc)
+	rc.park(s)
+	return rc, s
+}
+
+// noParkedPollLeft waits for the server's goroutines to end and checks
+// that no parked poll is left in the poller.
+func (ps *parkServer) noParkedPollLeft() {
+	ps.t.Helper()
+	waitGoroutines(ps.t, ps.srv)
+	if parked, _ := parkWaits(ps.srv, ps.ln); parked != 0 {
+		ps.t.Errorf("%d parked polls left in the poller", parked)
+	}
+}
+
 // waitGoroutines waits for srv's goroutines to end.
 func waitGoroutines(t *testing.T, srv *Server) {
 	t.Helper()
@@ -312,8 +322,7 @@ func TestParkedPollEndsWithHeartbeat(t *testing.T) {
 	rc := dialRaw(t, ps.addr)
 	s := ps.openRaw(rc)
 	for round := range 3 {
-		rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-		waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+		rc.park(s)
 		res, body := rc.read()
 		if res.StatusCode != http.StatusOK || body != "2" {
 			t.Fatalf("round %d: parked poll answered %d %q, want the ping", round, res.StatusCode, body)
@@ -413,10 +422,7 @@ func TestParkedPollTimesOut(t *testing.T) {
 func TestParkedPollClientCloses(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc, s := ps.parkedPoll()
 	waitUntil(t, "the parked poll's socket to be watched", func() bool {
 		parked, _ := parkWaits(ps.srv, ps.ln)
 		return parked == 1
@@ -440,10 +446,7 @@ func TestParkedPollClientCloses(t *testing.T) {
 func TestParkedPollServerCloses(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc, s := ps.parkedPoll()
 	(&Conn{s: s}).Close()
 	res, body := rc.read()
 	if res.StatusCode != http.StatusOK || body != "1" {
@@ -457,10 +460,7 @@ func TestParkedPollServerCloses(t *testing.T) {
 	if res, _ := rc.read(); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("poll of the closed session: status %d, want 400", res.StatusCode)
 	}
-	waitGoroutines(t, ps.srv)
-	if parked, _ := parkWaits(ps.srv, ps.ln); parked != 0 {
-		t.Errorf("%d parked polls left in the poller", parked)
-	}
+	ps.noParkedPollLeft()
 }
 
 // TestParkedPollUpgrade upgrades a session whose poll is parked: the probe
@@ -469,10 +469,7 @@ func TestParkedPollServerCloses(t *testing.T) {
 func TestParkedPollUpgrade(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc, s := ps.parkedPoll()
 	ws, err := ps.dial("EIO=4&transport=websocket&sid=" + s.id)
 	if err != nil {
 		t.Fatal(err)
@@ -758,8 +755,7 @@ func TestParkedAfterPipelining(t *testing.T) {
 		t.Fatalf("poll answered %q, want the echo", body)
 	}
 	// A poll parks, watched by the poller.
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc.park(s)
 	time.Sleep(50 * time.Millisecond)
 	if parked, _ := parkWaits(ps.srv, ps.ln); parked != 1 {
 		t.Errorf("%d parked polls watched by the poller, want 1", parked)
@@ -783,8 +779,7 @@ func TestParkedPollPingTimeout(t *testing.T) {
 	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "2" {
 		t.Fatalf("poll answered %q, want the ping", body)
 	}
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc.park(s)
 	if reason := ps.waitClose(s.id); reason != ReasonPingTimeout {
 		t.Errorf("close reason %q, want %q", reason, ReasonPingTimeout)
 	}
@@ -795,10 +790,7 @@ func TestParkedPollPingTimeout(t *testing.T) {
 	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "6" {
 		t.Fatalf("parked poll answered %d %q at the ping timeout, want a noop", res.StatusCode, body)
 	}
-	waitGoroutines(t, ps.srv)
-	if parked, _ := parkWaits(ps.srv, ps.ln); parked != 0 {
-		t.Errorf("%d parked polls left in the poller", parked)
-	}
+	ps.noParkedPollLeft()
 }
 
 // TestParkedPollShutdown shuts the server down while a poll is parked:
@@ -806,10 +798,7 @@ func TestParkedPollPingTimeout(t *testing.T) {
 func TestParkedPollShutdown(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
-	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
-	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	rc, s := ps.parkedPoll()
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
