@@ -121,21 +121,7 @@ func TestPollingSessionReadsWhatServersSend(t *testing.T) {
 	}
 	waitDone(t, s)
 	<-script
-	if !errors.Is(s.err, errServerClosed) {
-		t.Errorf("session ended with %v, want the server's close", s.err)
-	}
-	if !f.teardown() {
-		t.Fatal("teardown timed out")
-	}
-	if got := f.delivered.Load(); got != 4 || f.badMessages.Load() != 0 {
-		t.Errorf("delivered %d (bad %d), want 4", got, f.badMessages.Load())
-	}
-	if c := f.counts([]uint32{4}); !c.clean() || c.Received != 4 {
-		t.Errorf("counts %+v, want 4 received in order", c)
-	}
-	if f.readErrs.Load() != 1 {
-		t.Errorf("%d sessions counted as ended by the server, want 1", f.readErrs.Load())
-	}
+	checkEndedByServer(t, f, s, 4)
 }
 
 // TestPollingSessionHangUp checks both ways a polling client leaves:

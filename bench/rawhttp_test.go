@@ -81,7 +81,6 @@ func TestReadResponseKeepsAtMost4KB(t *testing.T) {
 
 func TestRestConnAgainstNetHTTP(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-AUTH-TOKEN") != "tok" {
 			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
@@ -94,11 +93,7 @@ func TestRestConnAgainstNetHTTP(t *testing.T) {
 		}
 		w.Write([]byte(r.Method + " " + r.URL.Path + " " + string(b)))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(srv)
 	srv.Start()
 	defer srv.Close()
 
@@ -134,16 +129,11 @@ func TestRestConnAgainstNetHTTP(t *testing.T) {
 // for polling sessions); a push is never resent.
 func TestRestConnStaleConnection(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 	}))
 	srv.Config.IdleTimeout = 50 * time.Millisecond
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(srv)
 	srv.Start()
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -167,4 +157,15 @@ func TestRestConnStaleConnection(t *testing.T) {
 		}
 		rc.close()
 	}
+}
+
+// countConns counts the connections srv (not started yet) accepts.
+func countConns(srv *httptest.Server) *atomic.Int32 {
+	var n atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.Add(1)
+		}
+	}
+	return &n
 }

@@ -179,17 +179,25 @@ func TestSessionReadsWhatServersSend(t *testing.T) {
 	f := emptyFleet(tgt, 1, 1, 2)
 	s := connectOne(t, tgt, f)
 	waitDone(t, s)
+	checkEndedByServer(t, f, s, 4)
+}
+
+// checkEndedByServer checks that s, the fleet's one session, was ended by
+// the server's close after want messages, received in order, and tears the
+// fleet down.
+func checkEndedByServer(t *testing.T, f *fleet, s *session, want uint32) {
+	t.Helper()
 	if !errors.Is(s.err, errServerClosed) {
 		t.Errorf("session ended with %v, want the server's close", s.err)
 	}
 	if !f.teardown() {
 		t.Fatal("teardown timed out")
 	}
-	if got := f.delivered.Load(); got != 4 || f.badMessages.Load() != 0 {
-		t.Errorf("delivered %d (bad %d), want 4", got, f.badMessages.Load())
+	if got := f.delivered.Load(); got != uint64(want) || f.badMessages.Load() != 0 {
+		t.Errorf("delivered %d (bad %d), want %d", got, f.badMessages.Load(), want)
 	}
-	if c := f.counts([]uint32{4}); !c.clean() || c.Received != 4 {
-		t.Errorf("counts %+v, want 4 received in order", c)
+	if c := f.counts([]uint32{want}); !c.clean() || c.Received != uint64(want) {
+		t.Errorf("counts %+v, want %d received in order", c, want)
 	}
 	if f.readErrs.Load() != 1 {
 		t.Errorf("%d sessions counted as ended by the server, want 1", f.readErrs.Load())
