@@ -220,16 +220,8 @@ func TestParkEdgeParkedHeaders(t *testing.T) {
 // keep-alive connection (a connection handed straight back would be new to
 // net/http, which counts a new connection active for 5 s).
 func TestParkEdgeShutdownWaitsForHandedBack(t *testing.T) {
-	eng := NewServer(&Options{OnConnection: func(*Conn) {}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: eng, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(eng.Listen(ln, 120*time.Second)) }()
-	base := "http://" + ln.Addr().String() + "/engine.io/"
-	ts := &testServer{t: t, srv: eng, base: base, client: &http.Client{Transport: &http.Transport{}}}
+	eng, hs, served, ts := serveLikeMain(t)
+	base := ts.base
 	sid := ts.openPolling("EIO=4&transport=polling").SID
 	rc := dialBase(t, base)
 	rc.write(rawRequest("GET", "EIO=4&transport=polling&sid="+sid, ""))
@@ -487,16 +479,8 @@ func TestParkEdgeIdleParkEnds(t *testing.T) {
 func TestParkEdgeMainShutdownOrder(t *testing.T) {
 	slow := 0
 	for range 10 {
-		eng := NewServer(&Options{OnConnection: func(*Conn) {}})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := &http.Server{Handler: eng, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-		served := make(chan error, 1)
-		go func() { served <- hs.Serve(eng.Listen(ln, 120*time.Second)) }()
-		base := "http://" + ln.Addr().String() + "/engine.io/"
-		ts := &testServer{t: t, srv: eng, base: base, client: &http.Client{Transport: &http.Transport{}}}
+		eng, hs, served, ts := serveLikeMain(t)
+		base := ts.base
 		var rcs []*rawClient
 		for range 5 {
 			sid := ts.openPolling("EIO=4&transport=polling").SID
@@ -537,6 +521,18 @@ func newUnservedListener(t *testing.T) (*Server, net.Listener) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return NewServer(&Options{OnConnection: func(*Conn) {}}), ln
+}
+
+// serveLikeMain serves a new Engine.IO server through Server.Listen with
+// main.go's timeouts; served gets what Serve returns.
+func serveLikeMain(t *testing.T) (eng *Server, hs *http.Server, served chan error, ts *testServer) {
+	t.Helper()
+	eng, ln := newUnservedListener(t)
+	hs = &http.Server{Handler: eng, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	served = make(chan error, 1)
+	go func() { served <- hs.Serve(eng.Listen(ln, 120*time.Second)) }()
+	ts = &testServer{t: t, srv: eng, base: "http://" + ln.Addr().String() + "/engine.io/", client: &http.Client{Transport: &http.Transport{}}}
+	return eng, hs, served, ts
 }
 
 // A closed listener hands nothing out: Accept says it is closed, and a
