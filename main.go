@@ -159,6 +159,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func shutdown(srv *http.Server, sockets *socketio.Server, handler *api.API, served <-chan error, timeout time.Duration, log *slog.Logger) error {
 	start := time.Now()
 	log.Info("shutting down", "timeout", timeout)
+	// Drain returns once no push is queuing: every push answered 200 is
+	// queued before the sessions get their close.
 	handler.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -65,6 +65,11 @@ type API struct {
 	metrics  *metrics
 	handler  http.Handler
 	draining atomic.Bool
+	// gate is held shared by a push from its last look at draining to the
+	// end of its enqueue, and taken by Drain: once Drain returns, no push
+	// is queuing any more, so every push answered 200 was queued before the
+	// server starts closing sessions.
+	gate sync.RWMutex
 }
 
 // New checks opts and returns an API.
@@ -116,8 +121,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain makes register and push answer 503 from now on; the server calls it
-// when it starts shutting down, so backends retry on another instance.
-func (a *API) Drain() { a.draining.Store(true) }
+// when it starts shutting down, so backends retry on another instance. It
+// returns when the pushes already queuing have queued their message, so
+// sessions closed after it still deliver every push answered 200.
+func (a *API) Drain() {
+	a.gate.Lock()
+	a.draining.Store(true)
+	a.gate.Unlock()
+}
 
 // routes builds the one mux of the server. Keeping every pattern here lets
 // one test catch conflicts.

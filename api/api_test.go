@@ -214,6 +214,81 @@ func TestDraining(t *testing.T) {
 	}
 }
 
+// TestDrainDuringPush checks the two pushes that straddle Drain: one whose
+// body is still arriving when Drain is called gets 503, not 200 with no
+// sessions left; one already queuing holds Drain until its message is
+// queued, and is answered 200.
+func TestDrainDuringPush(t *testing.T) {
+	t.Parallel()
+	t.Run("body arriving", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t, Options{}, registry.Options{})
+		pr, pw := io.Pipe()
+		req := httptest.NewRequest("POST", "/api/u1/push", pr)
+		for k, v := range jsonAuthed {
+			req.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.ServeHTTP(w, req)
+		}()
+		// The write returns once the handler reads the body, past its
+		// first look at draining.
+		io.WriteString(pw, `{"message":`)
+		a.Drain()
+		io.WriteString(pw, `1}`)
+		pw.Close()
+		<-done
+		if w.Code != http.StatusServiceUnavailable {
+			t.Errorf("push whose body ended after Drain: %d %s, want 503", w.Code, w.Body)
+		}
+	})
+	t.Run("queuing", func(t *testing.T) {
+		t.Parallel()
+		a := newTestAPI(t, Options{}, registry.Options{})
+		s := &blockingSession{entered: make(chan struct{}), release: make(chan struct{})}
+		if w := a.do(t, request{"PUT", "/api/u1/register?connectionId=c1", authed, ""}); w.Code != 200 {
+			t.Fatalf("register: %d", w.Code)
+		}
+		if err := a.reg.Bind("u1", "c1", s); err != nil {
+			t.Fatal(err)
+		}
+		pushed := make(chan *httptest.ResponseRecorder)
+		go func() { pushed <- a.do(t, request{"POST", "/api/u1/push", jsonAuthed, `{"message":1}`}) }()
+		<-s.entered
+		drained := make(chan struct{})
+		go func() {
+			a.Drain()
+			close(drained)
+		}()
+		select {
+		case <-drained:
+			t.Fatal("Drain returned while a push was still queuing")
+		case <-time.After(50 * time.Millisecond):
+		}
+		close(s.release)
+		<-drained
+		if w := <-pushed; w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"sessions":1}` {
+			t.Errorf("push queuing during Drain: %d %s, want 200 with 1 session", w.Code, w.Body)
+		}
+	})
+}
+
+// blockingSession is a session whose Emit waits for release.
+type blockingSession struct {
+	entered, release chan struct{}
+}
+
+func (s *blockingSession) Emit([]byte) error {
+	close(s.entered)
+	<-s.release
+	return nil
+}
+
+func (s *blockingSession) Close(string) {}
+
 func TestPushReachesSessions(t *testing.T) {
 	t.Parallel()
 	a := newTestAPI(t, Options{}, registry.Options{})

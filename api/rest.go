@@ -78,7 +78,12 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	n := a.reg.Push(userID, encodeMessageEvent(msg))
+	n, ok := a.queue(userID, encodeMessageEvent(msg))
+	if !ok {
+		// Drain began while the body was read.
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
 	a.metrics.pushed(n, time.Since(start))
 	// The body is consumed: its buffer holds the answer.
 	buf.Reset()
@@ -86,6 +91,17 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 	out = strconv.AppendInt(out, int64(n), 10)
 	out = append(out, '}')
 	writeJSON(w, http.StatusOK, out)
+}
+
+// queue pushes pkt to the user's sessions unless the server is draining,
+// and reports how many sessions it went to and whether it was queued.
+func (a *API) queue(userID string, pkt []byte) (n int, ok bool) {
+	a.gate.RLock()
+	defer a.gate.RUnlock()
+	if a.draining.Load() {
+		return 0, false
+	}
+	return a.reg.Push(userID, pkt), true
 }
 
 // messageEventPrefix starts the Socket.IO EVENT packet of a push in the
