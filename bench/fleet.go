@@ -142,8 +142,8 @@ func (f *fleet) start(s *session) {
 	if err != nil {
 		syscall.Close(s.fd)
 		s.closed, s.err = true, err
-		close(s.done)
 		f.ended(s, err)
+		close(s.done)
 	}
 }
 

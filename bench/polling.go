@@ -200,8 +200,8 @@ func readPolling(s *session, h reactorHandler) {
 	s.poll.shutdown()
 	s.pending = nil
 	s.err = err
-	close(s.done)
 	h.end(s, err)
+	close(s.done)
 }
 
 // run polls until the server closes the session or a request fails.

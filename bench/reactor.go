@@ -255,8 +255,8 @@ func (l *loop) finish(s *session, err error) {
 	l.free = append(l.free, s.slot)
 	s.pending, s.asm = nil, messageAssembler{}
 	s.err = err
-	close(s.done)
 	l.h.end(s, err)
+	close(s.done)
 }
 
 // The loops' system calls never block (non-blocking sockets, epoll_wait

@@ -26,7 +26,7 @@ type session struct {
 	user  int32
 	track seqTracker
 	err   error         // why the session ended, set before done is closed
-	done  chan struct{} // closed when the session has ended
+	done  chan struct{} // closed when the session has ended, after the fleet has counted its end
 
 	fd int // the socket, non-blocking, outside Go's network poller; -1 when polling
 
