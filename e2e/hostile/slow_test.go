@@ -27,8 +27,11 @@ const slowRSSBound = 1 << 30
 
 // TestSlowConsumers opens thousands of WebSocket sessions that register and
 // then never read, pushes to them until every one is closed as slow
-// ("queue overflow" in /metrics), and checks that meanwhile the server's
-// memory stays bounded and legitimate clients get every push in order.
+// ("queue overflow" in /metrics, or "transport error" when its blocked write
+// fails first), and checks that meanwhile the server's memory stays bounded
+// and legitimate clients get every push in order. The queue bound itself is
+// tested in engineio; here either end is right, and which one comes first
+// depends on how fast the machine pushes.
 // Not parallel: it takes most of the machine's sockets for a while.
 func TestSlowConsumers(t *testing.T) {
 	n := slowSessions
@@ -152,9 +155,8 @@ func TestSlowConsumers(t *testing.T) {
 	legitPushes := 0
 	deadline := time.Now().Add(60 * time.Second)
 	// A slow session ends in one of two ways: its queue overflows
-	// (MAX_QUEUE), or, when pushes come too slowly to fill it (a loaded
-	// machine), its blocked write fails, at the latest when the write
-	// timeout passes (a transport error).
+	// (MAX_QUEUE), or, when pushes come too slowly to fill it within the
+	// write timeout (a loaded machine), its blocked write fails.
 	closes := func(reason string) float64 {
 		return s.metric(t, `notification_session_closes_total{reason="`+reason+`"}`)
 	}
@@ -193,9 +195,6 @@ func TestSlowConsumers(t *testing.T) {
 	overflowed := closes("queue overflow")
 	t.Logf("%d slow sessions closed after %d rounds of pushes, %v as slow and %v by a failed write; server RSS: %d MiB idle, at most %d MiB under pushes, %d MiB after",
 		n, legitPushes, overflowed, float64(n)-overflowed, idleRSS>>20, maxRSS>>20, s.rss()>>20)
-	if overflowed == 0 {
-		t.Errorf("no slow session was closed for overflowing its queue")
-	}
 	if maxRSS > slowRSSBound {
 		t.Errorf("server RSS reached %d MiB, bound %d MiB", maxRSS>>20, slowRSSBound>>20)
 	}
