@@ -562,53 +562,35 @@ func TestParkedPostConnection(t *testing.T) {
 	})
 }
 
-// TestParkedPipelined sends a request and the client's next one in one
-// write: the bytes of the second that net/http had read already go back
-// with the parked connection, and both are answered in order.
+// TestParkedPipelined sends a poll and the client's next POST in one
+// write: the bytes of the POST that net/http had read already go back with
+// the parked connection, and both are answered in order. (A POST and the
+// next poll in one write: TestParkedAfterPipelining.)
 func TestParkedPipelined(t *testing.T) {
 	t.Parallel()
-	t.Run("poll then POST", func(t *testing.T) {
-		t.Parallel()
-		ps := newParkServer(t, nil, true, 0)
-		rc := dialRaw(t, ps.addr)
-		s := ps.openRaw(rc)
-		rc.write(rawRequest(http.MethodGet, pollQuery(s), ""), rawRequest(http.MethodPost, pollQuery(s), "4echoed"))
-		waitUntil(t, "the poll to park", func() bool { return isParked(s) })
-		s.mu.Lock()
-		pending := len(s.parked.pending)
-		s.mu.Unlock()
-		if pending == 0 {
-			t.Fatal("the parked poll holds no bytes of the pipelined POST")
-		}
-		if err := (&Conn{s: s}).Send([]byte("pushed"), false); err != nil {
-			t.Fatal(err)
-		}
-		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "4pushed" {
-			t.Fatalf("poll answered %d %q, want %q", res.StatusCode, body, "4pushed")
-		}
-		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "ok" {
-			t.Fatalf("pipelined POST answered %d %q", res.StatusCode, body)
-		}
-		if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "4echoed" {
-			t.Fatalf("poll answered %q, want the echo of the pipelined POST", body)
-		}
-	})
-	t.Run("POST then poll", func(t *testing.T) {
-		t.Parallel()
-		ps := newParkServer(t, nil, true, 0)
-		rc := dialRaw(t, ps.addr)
-		s := ps.openRaw(rc)
-		rc.write(rawRequest(http.MethodPost, pollQuery(s), "4echoed"), rawRequest(http.MethodGet, pollQuery(s), ""))
-		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "ok" {
-			t.Fatalf("POST answered %d %q", res.StatusCode, body)
-		}
-		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "4echoed" {
-			t.Fatalf("pipelined poll answered %d %q, want the echo", res.StatusCode, body)
-		}
-		if n := idleParked(ps.ln); n != 0 {
-			t.Errorf("%d connections parked idle with a request pending", n)
-		}
-	})
+	ps := newParkServer(t, nil, true, 0)
+	rc := dialRaw(t, ps.addr)
+	s := ps.openRaw(rc)
+	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""), rawRequest(http.MethodPost, pollQuery(s), "4echoed"))
+	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
+	s.mu.Lock()
+	pending := len(s.parked.pending)
+	s.mu.Unlock()
+	if pending == 0 {
+		t.Fatal("the parked poll holds no bytes of the pipelined POST")
+	}
+	if err := (&Conn{s: s}).Send([]byte("pushed"), false); err != nil {
+		t.Fatal(err)
+	}
+	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "4pushed" {
+		t.Fatalf("poll answered %d %q, want %q", res.StatusCode, body, "4pushed")
+	}
+	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "ok" {
+		t.Fatalf("pipelined POST answered %d %q", res.StatusCode, body)
+	}
+	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "4echoed" {
+		t.Fatalf("poll answered %q, want the echo of the pipelined POST", body)
+	}
 }
 
 // TestParkedNotWithoutListen serves without Server.Listen: a poll that
@@ -733,8 +715,9 @@ func TestParkedClosingRequests(t *testing.T) {
 	}
 }
 
-// TestParkedAfterPipelining checks that a connection whose pipelined
-// request went back to net/http with it parks as well as any afterwards:
+// TestParkedAfterPipelining sends a POST and the next poll in one write:
+// both are answered in order, the POST's connection does not park idle
+// with the poll pending, and it parks as well as any afterwards:
 // its next parked poll is watched, so that the client closing it still
 // closes the session.
 func TestParkedAfterPipelining(t *testing.T) {
@@ -747,6 +730,9 @@ func TestParkedAfterPipelining(t *testing.T) {
 		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != want {
 			t.Fatalf("answered %d %q, want %q", res.StatusCode, body, want)
 		}
+	}
+	if n := idleParked(ps.ln); n != 0 {
+		t.Errorf("%d connections parked idle with a request pending", n)
 	}
 	// A POST's connection parks idle, watched by the poller.
 	if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4again")); body != "ok" {
