@@ -224,11 +224,18 @@ func (rc *rawClient) park(s *session) {
 	waitUntil(rc.t, "the poll to park", func() bool { return isParked(s) })
 }
 
+// open opens a protocol 4 polling session on a new connection; header
+// holds name, value pairs for the handshake.
+func (ps *parkServer) open(header ...string) (*rawClient, *session) {
+	ps.t.Helper()
+	rc := dialRaw(ps.t, ps.addr)
+	return rc, ps.openRaw(rc, header...)
+}
+
 // parkedPoll opens a session on a new connection and parks a poll of it.
 func (ps *parkServer) parkedPoll() (*rawClient, *session) {
 	ps.t.Helper()
-	rc := dialRaw(ps.t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	rc.park(s)
 	return rc, s
 }
@@ -257,8 +264,7 @@ func TestParkedPollAnsweredBySend(t *testing.T) {
 	t.Parallel()
 	const origin = "https://app.example"
 	ps := newParkServer(t, &Options{AllowedOrigins: []string{origin}}, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc, "Origin", origin)
+	rc, s := ps.open("Origin", origin)
 	conn := &Conn{s: s}
 
 	rc.write(rawRequest(http.MethodGet, pollQuery(s), "", "Origin", origin))
@@ -320,8 +326,7 @@ func TestParkedPollAnsweredBySend(t *testing.T) {
 func TestParkedPollEndsWithHeartbeat(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, &Options{PingInterval: 300 * time.Millisecond, PingTimeout: 300 * time.Millisecond}, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	for round := range 3 {
 		rc.park(s)
 		res, body := rc.read()
@@ -516,8 +521,7 @@ func TestParkedPostConnection(t *testing.T) {
 		ps := newParkServer(t, &Options{OnConnection: func(c *Conn) {
 			c.OnMessage(func(data []byte, binary bool) { got <- string(data) })
 		}}, true, idle)
-		rc := dialRaw(t, ps.addr)
-		s := ps.openRaw(rc)
+		rc, s := ps.open()
 		for _, msg := range []string{"first", "second"} {
 			if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4"+msg)); body != "ok" {
 				t.Fatalf("POST %s answered %q", msg, body)
@@ -546,8 +550,7 @@ func TestParkedPostConnection(t *testing.T) {
 	t.Run("closed with the listener", func(t *testing.T) {
 		t.Parallel()
 		ps := newParkServer(t, nil, true, 0)
-		rc := dialRaw(t, ps.addr)
-		s := ps.openRaw(rc)
+		rc, s := ps.open()
 		if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4x")); body != "ok" {
 			t.Fatalf("POST answered %q", body)
 		}
@@ -569,8 +572,7 @@ func TestParkedPostConnection(t *testing.T) {
 func TestParkedPipelined(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""), rawRequest(http.MethodPost, pollQuery(s), "4echoed"))
 	waitUntil(t, "the poll to park", func() bool { return isParked(s) })
 	s.mu.Lock()
@@ -598,8 +600,7 @@ func TestParkedPipelined(t *testing.T) {
 func TestParkedNotWithoutListen(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, false, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
 	waitUntil(t, "the poll's handler to run", func() bool { return ps.handlers.Load() == 1 })
 	time.Sleep(3 * parkAfter)
@@ -686,8 +687,7 @@ func TestParkedClosingRequests(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
 			ps := newParkServer(t, nil, true, 0)
-			rc := dialRaw(t, ps.addr)
-			s := ps.openRaw(rc)
+			rc, s := ps.open()
 			if method == http.MethodPost {
 				rc.write(rawRequest(http.MethodPost, pollQuery(s), "4x", "Connection", "close"))
 			} else {
@@ -723,8 +723,7 @@ func TestParkedClosingRequests(t *testing.T) {
 func TestParkedAfterPipelining(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	rc.write(rawRequest(http.MethodPost, pollQuery(s), "4echoed"), rawRequest(http.MethodGet, pollQuery(s), ""))
 	for _, want := range []string{"ok", "4echoed"} {
 		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != want {
@@ -765,8 +764,7 @@ func TestParkedPollPingTimeout(t *testing.T) {
 	// The poll's own timeout comes a whole ping interval after the ping
 	// timeout, so only the session's close can answer it in time.
 	ps := newParkServer(t, &Options{PingInterval: time.Second, PingTimeout: 300 * time.Millisecond}, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "2" {
 		t.Fatalf("poll answered %q, want the ping", body)
 	}
@@ -813,8 +811,7 @@ func TestParkedPollShutdown(t *testing.T) {
 func TestParkedIdleClientCloses(t *testing.T) {
 	t.Parallel()
 	ps := newParkServer(t, nil, true, 0)
-	rc := dialRaw(t, ps.addr)
-	s := ps.openRaw(rc)
+	rc, s := ps.open()
 	if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4x")); body != "ok" {
 		t.Fatalf("POST answered %q", body)
 	}
