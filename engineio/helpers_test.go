@@ -38,19 +38,25 @@ func newTestServer(t *testing.T, opts *Options) *testServer {
 	// park (park.go).
 	hs := httptest.NewUnstartedServer(ts.srv)
 	hs.Listener = ts.srv.Listen(hs.Listener, 0)
+	ts.start(hs)
+	return ts
+}
+
+// start starts hs, which serves ts.srv, with a client for it, and shuts
+// both down when the test ends.
+func (ts *testServer) start(hs *httptest.Server) {
 	hs.Start()
 	ts.base = hs.URL + "/engine.io/"
 	ts.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-	t.Cleanup(func() {
+	ts.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := ts.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
+			ts.t.Errorf("Shutdown: %v", err)
 		}
 		ts.client.CloseIdleConnections()
 		hs.Close()
 	})
-	return ts
 }
 
 // options returns opts (nil: the defaults) with an OnConnection that runs

@@ -48,19 +48,8 @@ func newParkServer(t *testing.T, opts *Options, listen bool, idle time.Duration)
 		hs.Listener = ps.srv.Listen(hs.Listener, idle)
 		ps.ln = hs.Listener
 	}
-	hs.Start()
+	ps.start(hs)
 	ps.addr = hs.Listener.Addr().String()
-	ps.base = hs.URL + "/engine.io/"
-	ps.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := ps.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		ps.client.CloseIdleConnections()
-		hs.Close()
-	})
 	return ps
 }
 
