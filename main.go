@@ -77,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxPendingPerUser:  cfg.MaxPendingPerUser,
 		MaxPending:         cfg.MaxPending,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		// A session's queue holds up to twice the backlog from large
+		// fan-outs: keep that within MAX_QUEUE.
+		FlushBacklog: max(1, min(8, cfg.MaxQueue/2)),
+		Logger:       log,
 	})
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)

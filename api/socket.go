@@ -29,8 +29,17 @@ type socketSession struct {
 	gone   bool
 }
 
+// socketSession writes large fan-outs in two passes (registry.Queuer).
+var _ registry.Queuer = (*socketSession)(nil)
+
 // Emit queues a pre-encoded packet; it never blocks.
 func (s *socketSession) Emit(packet []byte) error { return s.sock.SendPacket(packet) }
+
+// Queue queues a pre-encoded packet without writing it; Flush writes it.
+func (s *socketSession) Queue(packet []byte) error { return s.sock.QueuePacket(packet) }
+
+// Flush writes what Queue left queued.
+func (s *socketSession) Flush() { s.sock.Flush() }
 
 // Close disconnects the socket: a replaced session's client gets a
 // server-side disconnect, so it does not reconnect and fight the newer one.

@@ -152,6 +152,48 @@ func TestWorkflow(t *testing.T) {
 	}
 }
 
+// TestLargeFanOut gives one user more sessions than the registry fans out
+// to inline (512), so pushes are queued in every session and written by the
+// user's flusher, and pushes sent back to back share writes. Real clients
+// of every kind, WebSocket and polling, must each get every push, in order.
+func TestLargeFanOut(t *testing.T) {
+	t.Parallel()
+	const sessions, pushes = 560, 150
+	s := startServer(t, "MAX_SESSIONS_PER_USER=1000", "MAX_PENDING_PER_USER=1000", "LOG_LEVEL=info")
+	var want []string
+	for i := range pushes {
+		want = append(want, fmt.Sprintf(`{"seq":%d}`, i))
+	}
+	specs := make([]clientSpec, sessions)
+	for i := range specs {
+		specs[i] = clientSpec{Name: fmt.Sprint("c", i), Version: "v4", Transports: []string{"websocket"},
+			UserID: "crowd", ConnectionID: fmt.Sprint("c", i), Expect: pushes}
+		switch i % 40 {
+		case 1:
+			specs[i].Transports = []string{"polling"}
+		case 2:
+			specs[i].Version, specs[i].Transports = "v2", nil
+		case 3:
+			specs[i].Version, specs[i].Transports = "v1", nil
+		}
+		s.register("crowd", specs[i].ConnectionID.(string))
+	}
+	c := startClients(t, s, 120*time.Second, specs...)
+	c.waitEvents("registered ", sessions, 60*time.Second)
+	for i := range pushes {
+		if n := s.push("crowd", map[string]int{"seq": i}); n != sessions {
+			t.Fatalf("push %d reached %d sessions, want %d", i, n, sessions)
+		}
+	}
+	res := c.results()
+	for _, spec := range specs {
+		checkSequence(t, spec.Name, res[spec.Name].Messages, want)
+	}
+	if got := s.metric("notification_deliveries_total"); got != fmt.Sprint(sessions*pushes) {
+		t.Errorf("notification_deliveries_total = %s, want %d", got, sessions*pushes)
+	}
+}
+
 // TestUnicodeMessages pushes text beyond ASCII (2, 3 and 4 byte UTF-8,
 // which is a surrogate pair in JavaScript) to every kind of client.
 func TestUnicodeMessages(t *testing.T) {

@@ -77,8 +77,44 @@ func (s *session) logID() string {
 	return s.id
 }
 
-// send enqueues a message packet.
+// send enqueues a message packet and has it delivered: see kickLocked.
 func (s *session) send(data []byte, binary bool) error {
+	if err := s.lockAndEnqueue(data, binary); err != nil {
+		return err
+	}
+	s.kickLocked()
+	return nil
+}
+
+// queueOnly enqueues a message packet like send, but leaves a WebSocket's
+// writing to flush (or to a writer already running); a waiting poll is
+// woken as by send, since waking it costs no system call.
+func (s *session) queueOnly(data []byte, binary bool) error {
+	if err := s.lockAndEnqueue(data, binary); err != nil {
+		return err
+	}
+	if s.ws != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.kickLocked()
+	return nil
+}
+
+// flush has a WebSocket session's queued packets written, as send would
+// have, unless a writer already owns them.
+func (s *session) flush() {
+	s.mu.Lock()
+	if s.ws == nil || s.writing || len(s.queue) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.kickLocked()
+}
+
+// lockAndEnqueue locks s.mu and appends a message packet; it returns with
+// s.mu still held on success, released on error.
+func (s *session) lockAndEnqueue(data []byte, binary bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -91,7 +127,6 @@ func (s *session) send(data []byte, binary bool) error {
 		return ErrQueueFull
 	}
 	s.queue = append(s.queue, packet{typ: packetMessage, data: data, binary: binary})
-	s.kickLocked()
 	return nil
 }
 

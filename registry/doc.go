@@ -40,11 +40,15 @@
 // the list and fans out to it with no shard lock held: pushes to one user
 // reach all its sessions in one order, pushes to other users proceed in
 // parallel, and Register, Bind and Unbind never wait for a fan-out, however
-// slow Session.Emit is. A fan-out to 512 sessions or more is shared among
-// up to GOMAXPROCS goroutines, each session emitted to by one of them, and
-// Push returns when all are done. Push documents why no push is lost,
-// doubled or reordered. Session.Close is always called with no lock held. A janitor
-// goroutine expires connection ids one shard at a time until Close.
+// slow Session.Emit is. A fan-out to 512 sessions or more only queues the
+// packet in each session (Queuer) under the push lock and returns; the
+// user's flusher goroutine then writes, sharing the sessions among up to
+// GOMAXPROCS goroutines, and pushes queued while it writes go out together
+// in its next pass, one write per session (at most FlushBacklog pushes wait
+// for a pass; a further push waits for the next pass to start). Push
+// documents why no push is lost, doubled or reordered. Session.Close is
+// always called with no lock held. A janitor goroutine expires connection
+// ids one shard at a time until Close.
 //
 // Left out for now: delivery receipts (acks), per-user inboxes for offline
 // users and state shared between nodes. Session is kept small so that an

@@ -131,12 +131,15 @@ type clockTick struct{ atomic.Int64 }
 
 func (c *clockTick) tick() int64 { return c.Add(1) }
 
-// traceSession records the push ids it receives and when it was live.
+// traceSession records the push ids it receives and when it was live. It is
+// a Queuer: Queue receives like Emit, and Flush records how much of what it
+// received was flushed.
 type traceSession struct {
 	clock *clockTick
 
 	mu       sync.Mutex
 	got      []int64
+	flushed  int   // len(got) at the last Flush
 	boundAt  int64 // tick after its first Bind returned
 	unbindAt int64 // tick before the Unbind that removed it was called
 	goneAt   int64 // tick after it stopped being live (Unbind returned or replaced)
@@ -152,6 +155,22 @@ func (s *traceSession) Emit(p []byte) error {
 	s.mu.Unlock()
 	runtime.Gosched() // let writers land in the middle of the fan-out
 	return nil
+}
+
+func (s *traceSession) Queue(p []byte) error { return s.Emit(p) }
+
+func (s *traceSession) Flush() {
+	s.mu.Lock()
+	s.flushed = len(s.got)
+	s.mu.Unlock()
+}
+
+// unflushed returns how many received pushes no Flush has followed; only
+// meaningful for a session fanned out to by Queue.
+func (s *traceSession) unflushed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got) - s.flushed
 }
 
 func (s *traceSession) Close(reason string) {
@@ -171,22 +190,32 @@ type pushRecord struct {
 }
 
 // TestFanOutAgainstWriters hammers pushes to one user, whose sessions yield
-// in Emit, against concurrent Register, Bind (new, replacing and moving
-// sessions) and Unbind on the same shard, and checks afterwards that
+// in Emit (or Queue), against concurrent Register, Bind (new, replacing and
+// moving sessions) and Unbind on the same shard, and checks afterwards that
 //   - every session received every push at most once;
 //   - the sessions' sequences fit one order of the pushes;
 //   - a push that started after a session's Bind returned and ended before
 //     its Unbind was called reached it;
 //   - no push that started after a session stopped being live reached it;
-//   - the counts Push returned add up to what the sessions received.
+//   - the counts Push returned add up to what the sessions received;
+//   - with a crowd large enough for the flusher, every push a session
+//     received was flushed, including in sessions unbound meanwhile.
 func TestFanOutAgainstWriters(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct{ crowd, pushes int }{{16, 300}, {parallelFanOut, 60}} {
+		t.Run(fmt.Sprint(tt.crowd, " sessions"), func(t *testing.T) {
+			t.Parallel()
+			testFanOutAgainstWriters(t, tt.crowd, tt.pushes)
+		})
+	}
+}
+
+func testFanOutAgainstWriters(t *testing.T, crowd, pushes int) {
 	const (
-		pushers, pushes = 3, 300
+		pushers         = 3
 		binders, cycles = 4, 100
-		crowd           = 16
 	)
-	r := newRegistry(t, Options{Shards: 1})
+	r := newRegistry(t, Options{Shards: 1, MaxSessionsPerUser: crowd + 8, MaxPendingPerUser: crowd + 32})
 	clock := &clockTick{}
 	var (
 		wg          sync.WaitGroup
@@ -331,6 +360,18 @@ func TestFanOutAgainstWriters(t *testing.T) {
 	}
 	if got := r.Stats(); got.Sessions != 0 || got.Users != 0 {
 		t.Fatalf("after unbinding everything: %+v, want no sessions or users", got)
+	}
+	if crowd >= parallelFanOut {
+		// The flusher may still be on its last pass.
+		deadline := time.Now().Add(10 * time.Second)
+		for i, s := range sessions {
+			for s.unflushed() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("session %d: %d of its %d pushes never flushed", i, s.unflushed(), len(s.got))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
 	}
 	t.Logf("%d pushes, %d sessions, %d deliveries", len(records), len(sessions), received)
 }

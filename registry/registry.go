@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,9 @@ type Session interface {
 	// must not push to the same user. It may call Unbind, but not Bind: a
 	// Bind that replaces a session closes it, and Close must run with no
 	// registry lock held. For a user with parallelFanOut (512) sessions or
-	// more, Emit is called for several of them at once, each from one
-	// goroutine per push. An error means the session is gone or cannot keep
-	// up; the registry then drops it.
+	// more, a Session that is also a Queuer gets Queue and Flush instead.
+	// An error means the session is gone or cannot keep up; the registry
+	// then drops it.
 	Emit(packet []byte) error
 	// Close disconnects the client. It is called with no registry lock
 	// held, when a newer session replaces this one or Emit failed.
@@ -66,6 +67,15 @@ type Options struct {
 	JanitorInterval time.Duration
 	// Now returns the current time. Default time.Now; tests replace it.
 	Now func() time.Time
+	// FlushBacklog is how many pushes to a user with 512 sessions or more
+	// may be queued in its sessions and not yet taken by a flush pass
+	// before a further push waits (see Queuer). A session's queue then
+	// holds up to twice as many packets from such pushes, so keep it at
+	// most half the sessions' queue bound. Default 8.
+	FlushBacklog int
+	// Logger receives what goes wrong off the caller's goroutine (a
+	// panicking Queuer.Flush). Default: discard.
+	Logger *slog.Logger
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -74,7 +84,7 @@ func (o *Options) withDefaults() (Options, error) {
 		d = *o
 	}
 	if d.Shards < 0 || d.TTL < 0 || d.MaxPendingPerUser < 0 || d.MaxPending < 0 ||
-		d.MaxSessionsPerUser < 0 || d.JanitorInterval < 0 {
+		d.MaxSessionsPerUser < 0 || d.JanitorInterval < 0 || d.FlushBacklog < 0 {
 		return d, fmt.Errorf("registry options: negative limit in %+v", d)
 	}
 	if d.Shards == 0 {
@@ -102,6 +112,12 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.FlushBacklog == 0 {
+		d.FlushBacklog = 8
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return d, nil
 }

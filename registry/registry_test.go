@@ -17,12 +17,15 @@ import (
 // outlives its test.
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-// fakeSession records what it is sent. It fails Emit when fail is set.
+// fakeSession records what it is sent. It fails Emit when fail is set. It
+// is a Queuer: Queue receives like Emit, and Flush records how much of what
+// it received was flushed.
 type fakeSession struct {
-	mu     sync.Mutex
-	got    []string
-	closed []string
-	fail   bool
+	mu      sync.Mutex
+	got     []string
+	closed  []string
+	fail    bool
+	flushed int // len(got) at the last Flush
 }
 
 func (s *fakeSession) Emit(p []byte) error {
@@ -33,6 +36,22 @@ func (s *fakeSession) Emit(p []byte) error {
 	}
 	s.got = append(s.got, string(p))
 	return nil
+}
+
+func (s *fakeSession) Queue(p []byte) error { return s.Emit(p) }
+
+func (s *fakeSession) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushed = len(s.got)
+}
+
+// unflushed returns how many received packets no Flush has followed; only
+// meaningful for a session fanned out to by Queue.
+func (s *fakeSession) unflushed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got) - s.flushed
 }
 
 func (s *fakeSession) Close(reason string) {
@@ -492,11 +511,12 @@ func TestBindMovesSession(t *testing.T) {
 	}
 }
 
-// TestPushParallelFanOut pushes to a user with enough sessions for the
-// fan-out to be shared among goroutines: every session gets every push
-// once and in order, failing sessions are dropped and closed, and Push
-// counts the rest.
-func TestPushParallelFanOut(t *testing.T) {
+// TestPushLargeFanOut pushes to a user with enough sessions for the
+// fan-out to be queued and flushed by the user's flusher, its writes shared
+// among goroutines: every session gets every push once and in order, and
+// has it flushed; failing sessions are dropped and closed, and Push counts
+// the rest.
+func TestPushLargeFanOut(t *testing.T) {
 	// Not parallel: it sets GOMAXPROCS.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	r := newRegistry(t, Options{MaxSessionsPerUser: 4 * parallelFanOut, MaxPendingPerUser: 4 * parallelFanOut})
@@ -539,6 +559,7 @@ func TestPushParallelFanOut(t *testing.T) {
 				t.Fatalf("session %d: push %d is %q", i, p, m)
 			}
 		}
+		waitFlushed(t, s)
 	}
 }
 
@@ -556,8 +577,7 @@ func (s *countSession) Close(string)      {}
 
 // TestPanickingEmitReleasesPushLock checks that a panic in Emit, recovered
 // by the caller as net/http recovers a handler's, leaves the user's push
-// lock free, on the plain and the parallel fan-out, and that no helper
-// goroutine is still emitting after Push has returned.
+// lock free, on the plain fan-out and the one that queues for the flusher.
 func TestPanickingEmitReleasesPushLock(t *testing.T) {
 	// Not parallel: it sets GOMAXPROCS.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
@@ -607,29 +627,6 @@ func TestPanickingEmitReleasesPushLock(t *testing.T) {
 		}
 		if after > 2*emitted || (n > parallelFanOut && after == emitted) {
 			t.Errorf("%d sessions: %d emits after the first push, %d after the second", n, emitted, after)
-		}
-	}
-}
-
-// TestEmitParallelShares checks that the shares cover every session once,
-// however the number of sessions divides among the goroutines.
-func TestEmitParallelShares(t *testing.T) {
-	// Not parallel: it sets GOMAXPROCS.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(300))
-	for _, n := range []int{parallelFanOut, parallelFanOut + 1, 3*parallelFanOut - 1, 76_801} {
-		counts := make([]countSession, n)
-		bs := make([]binding, n)
-		for i := range bs {
-			bs[i] = binding{connID: fmt.Sprint(i), session: &counts[i]}
-		}
-		got, failed := emitParallel(bs, []byte("x"))
-		if got != n || len(failed) != 0 {
-			t.Errorf("%d sessions: %d took the packet, %d failed", n, got, len(failed))
-		}
-		for i := range counts {
-			if c := counts[i].n.Load(); c != 1 {
-				t.Fatalf("%d sessions: session %d emitted to %d times", n, i, c)
-			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -28,6 +27,9 @@ type user struct {
 	// loads it once while holding pushMu and fans out to that snapshot.
 	live atomic.Pointer[[]binding]
 	ids  map[string]*conn
+	// flush writes the user's large fan-outs (see fanOut); created by the
+	// first one, under pushMu.
+	flush *flusher
 }
 
 // conn is one registered connection id.
@@ -336,6 +338,11 @@ func (r *Registry) drop(userID string, s Session) bool {
 //     this push but none after.
 //   - Unbind and replace: their list is stored before they return, so a push
 //     that starts later cannot load a list holding the old session.
+//   - The flusher of a large user (fanOut) only writes: the push lock fixes
+//     the order in which packets enter each session's queue, and whoever
+//     writes a session's queue writes it in that order. It flushes every
+//     list a pending packet was queued to, so a session unbound since
+//     still gets the packets queued for it written.
 func (r *Registry) Push(userID string, packet []byte) int {
 	sh := r.shardFor(userID)
 	sh.mu.RLock()
@@ -345,7 +352,7 @@ func (r *Registry) Push(userID string, packet []byte) int {
 		return 0
 	}
 	sh.mu.RUnlock()
-	n, failed := u.fanOut(packet)
+	n, failed := u.fanOut(packet, &r.opts)
 	for _, s := range failed {
 		if r.drop(userID, s) {
 			s.Close(ReasonEmitError)
@@ -360,21 +367,44 @@ func (r *Registry) Push(userID string, packet []byte) int {
 // holding it would stall a writer waiting for the shard, and with it every
 // reader of the shard. A panicking Emit releases the lock on its way out, so
 // the user's later pushes do not wait forever.
-func (u *user) fanOut(packet []byte) (int, []Session) {
+//
+// A user with parallelFanOut sessions or more gets the packet queued in
+// every session under the push lock, and written afterwards by the user's
+// flusher (see flusher): writing to thousands of sockets takes
+// milliseconds, and pushes that arrive meanwhile then reach each session in
+// the same write as the one before, instead of one write each.
+func (u *user) fanOut(packet []byte, opts *Options) (int, []Session) {
 	u.pushMu.Lock()
 	defer u.pushMu.Unlock()
-	bs := u.sessions()
-	if len(bs) >= parallelFanOut {
-		return emitParallel(bs, packet)
+	p := u.live.Load()
+	if p == nil {
+		return 0, nil
 	}
-	return emitAll(bs, packet)
+	bs := *p
+	if len(bs) < parallelFanOut {
+		return emitAll(bs, packet, false)
+	}
+	if u.flush == nil {
+		u.flush = newFlusher(opts.FlushBacklog, opts.Logger)
+	}
+	u.flush.waitBacklog()
+	n, failed := emitAll(bs, packet, true)
+	u.flush.request(p)
+	return n, failed
 }
 
 // emitAll emits packet to every session of bs and returns how many took it
-// and those that failed.
-func emitAll(bs []binding, packet []byte) (n int, failed []Session) {
+// and those that failed. With queue, a session that is a Queuer gets Queue
+// instead of Emit, leaving the write to its Flush.
+func emitAll(bs []binding, packet []byte, queue bool) (n int, failed []Session) {
 	for _, b := range bs {
-		if err := b.session.Emit(packet); err != nil {
+		var err error
+		if q, ok := b.session.(Queuer); queue && ok {
+			err = q.Queue(packet)
+		} else {
+			err = b.session.Emit(packet)
+		}
+		if err != nil {
 			failed = append(failed, b.session)
 			continue
 		}
@@ -384,54 +414,10 @@ func emitAll(bs []binding, packet []byte) (n int, failed []Session) {
 }
 
 // parallelFanOut is the number of sessions of one user from which a push is
-// shared among up to GOMAXPROCS goroutines. Emit writes to the client's
-// socket when it can, a system call per session; a large fan-out on one
-// goroutine would use one CPU while the others idle.
+// queued, and written by the user's flusher, shared among up to GOMAXPROCS
+// goroutines (see flushAll). Below it, Emit writes to each client's socket
+// on the pushing goroutine, which costs no hand-off.
 const parallelFanOut = 512
-
-// emitParallel is emitAll over bs shared evenly among goroutines, at least
-// parallelFanOut/2 sessions each; the caller's goroutine takes the first
-// share. Each session is emitted to by one goroutine, and emitParallel
-// returns only when all are done, even when an Emit panics, so every session
-// still sees pushes in order. A panic is raised again on the caller's
-// goroutine, as without the helpers.
-func emitParallel(bs []binding, packet []byte) (int, []Session) {
-	parts := min(runtime.GOMAXPROCS(0), len(bs)/(parallelFanOut/2))
-	if parts < 2 {
-		return emitAll(bs, packet)
-	}
-	type result struct {
-		n      int
-		failed []Session
-		panic  any
-	}
-	results := make([]result, parts)
-	share := func(i int) []binding { return bs[i*len(bs)/parts : (i+1)*len(bs)/parts] }
-	emit := func(i int) {
-		defer func() { results[i].panic = recover() }()
-		results[i].n, results[i].failed = emitAll(share(i), packet)
-	}
-	var wg sync.WaitGroup
-	for i := 1; i < parts; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			emit(i)
-		}()
-	}
-	emit(0)
-	wg.Wait()
-	n := 0
-	var failed []Session
-	for _, r := range results {
-		if r.panic != nil {
-			panic(r.panic)
-		}
-		n += r.n
-		failed = append(failed, r.failed...)
-	}
-	return n, failed
-}
 
 // Sessions returns how many live sessions userID has.
 func (r *Registry) Sessions(userID string) int {

@@ -237,6 +237,21 @@ func (s *Socket) SendPacket(pkt []byte) error {
 	return s.client.send(pkt, nil)
 }
 
+// QueuePacket is SendPacket in two steps: it queues pkt, and over WebSocket
+// leaves the writing to Flush, so that a fan-out can queue a packet for all
+// its sockets first and write afterwards (see engineio.Conn.Queue).
+func (s *Socket) QueuePacket(pkt []byte) error {
+	s.client.sendMu.Lock()
+	defer s.client.sendMu.Unlock()
+	if err := s.client.conn.Queue(pkt, false); err != nil {
+		return s.client.sendFailed(err)
+	}
+	return nil
+}
+
+// Flush writes what QueuePacket left queued (see engineio.Conn.Flush).
+func (s *Socket) Flush() { s.client.conn.Flush() }
+
 // Disconnect leaves the namespace: the client gets a DISCONNECT packet, the
 // disconnect handlers run with ReasonServerDisconnect, and if no other
 // namespace is left on the session, the session is closed too.

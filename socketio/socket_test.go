@@ -200,6 +200,19 @@ func TestEventsAndAcks(t *testing.T) {
 			}
 			_ = s.SendPacket(pkt)
 		})
+		s.On("queued", func([]json.RawMessage, AckFunc) {
+			for i := range 2 {
+				pkt, err := EncodeEvent("/", "message", json.RawMessage(fmt.Sprint(i)))
+				if err == nil {
+					err = s.QueuePacket(pkt)
+				}
+				if err != nil {
+					ev.add(err.Error())
+					return
+				}
+			}
+			s.Flush()
+		})
 	})
 	base := startServer(t, srv)
 	c := dialWS(t, base, 4, "")
@@ -238,6 +251,13 @@ func TestEventsAndAcks(t *testing.T) {
 	c.send(`2["fanout"]`)
 	if got := c.readText(); got != `2["message",{"n":1}]` {
 		t.Errorf("SendPacket: %q", got)
+	}
+
+	c.send(`2["queued"]`)
+	for i := range 2 {
+		if got, want := c.readText(), fmt.Sprintf(`2["message",%d]`, i); got != want {
+			t.Errorf("QueuePacket then Flush: %q, want %q", got, want)
+		}
 	}
 }
 

@@ -1,0 +1,157 @@
+package registry
+
+import (
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync"
+)
+
+// Queuer is implemented by a Session that can queue a packet without writing
+// it, and write what it queued later. A push to a user with parallelFanOut
+// (512) sessions or more queues the packet in every session that is a
+// Queuer, under the user's push lock, and the user's flusher writes them
+// afterwards, with no registry lock held; sessions that are not Queuers get
+// Emit instead.
+type Queuer interface {
+	// Queue enqueues packet like Emit, without writing it. It must not
+	// block, and an error means the same as Emit's.
+	Queue(packet []byte) error
+	// Flush writes what Queue enqueued, without waiting for a slow client:
+	// what the socket does not take at once is the session's to write on.
+	// Several goroutines may call it at once for one session, and it may
+	// find nothing left to write.
+	Flush()
+}
+
+// flusher writes a large user's queued pushes. It runs on its own
+// goroutine while there is something to write: each pass takes the pushes
+// queued so far (the backlog) and flushes every session they were queued
+// to, so pushes that arrive during a pass are written together, one write
+// per session, by the next. The push that queued a packet returns without
+// waiting for its write, like a Session's Emit.
+type flusher struct {
+	mu      sync.Mutex
+	started sync.Cond // broadcast when a pass takes the backlog
+	running bool      // the goroutine runs
+	backlog int       // pushes queued and not yet taken by a pass
+	// lists are the live lists the backlog was queued to, each once when
+	// pushed in a row: usually one, more when sessions were bound or
+	// unbound between pushes. Each list is flushed whole, so a session
+	// unbound after its packet was queued still gets it written.
+	lists      []*[]binding
+	maxBacklog int
+	logger     *slog.Logger
+}
+
+func newFlusher(maxBacklog int, logger *slog.Logger) *flusher {
+	f := &flusher{maxBacklog: maxBacklog, logger: logger}
+	f.started.L = &f.mu
+	return f
+}
+
+// waitBacklog waits until fewer than maxBacklog pushes wait for a pass
+// (Options.FlushBacklog). That bounds what a fast publisher can pile up in
+// each session's queue (what one pass writes plus maxBacklog) below the
+// bound that closes a session as too slow, so only a slow client, never a
+// busy flusher, gets a session closed. The caller holds the user's push
+// lock, so later pushes to the user wait in line behind it.
+func (f *flusher) waitBacklog() {
+	f.mu.Lock()
+	for f.running && f.backlog >= f.maxBacklog {
+		f.started.Wait()
+	}
+	f.mu.Unlock()
+}
+
+// request has the packet just queued to list written, starting the
+// flusher's goroutine if it is not running.
+func (f *flusher) request(list *[]binding) {
+	f.mu.Lock()
+	f.backlog++
+	if n := len(f.lists); n == 0 || f.lists[n-1] != list {
+		f.lists = append(f.lists, list)
+	}
+	start := !f.running
+	f.running = true
+	f.mu.Unlock()
+	if start {
+		go f.run()
+	}
+}
+
+// run makes flush passes until no push waits for one. A panicking Flush is
+// logged and ends the goroutine; the next push starts it again, and its
+// first pass flushes what was waiting. What the failed pass had not reached
+// yet stays queued in its sessions, for the next write to each.
+func (f *flusher) run() {
+	var lists []*[]binding
+	defer func() {
+		if v := recover(); v != nil {
+			f.logger.Error("registry: flush panicked", "panic", v, "stack", string(debug.Stack()))
+			f.mu.Lock()
+			f.running = false
+			f.started.Broadcast()
+			f.mu.Unlock()
+		}
+	}()
+	for {
+		f.mu.Lock()
+		if f.backlog == 0 {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		lists, f.lists = f.lists, lists[:0]
+		f.backlog = 0
+		f.started.Broadcast()
+		f.mu.Unlock()
+		for i, l := range lists {
+			flushAll(*l)
+			lists[i] = nil
+		}
+	}
+}
+
+// flushAll flushes every session of bs that is a Queuer, sharing them
+// evenly among up to GOMAXPROCS goroutines, at least parallelFanOut/2
+// each, since each write is a system call; the caller's goroutine takes the
+// first share. It returns when all are done; a panic is raised again on the
+// caller's goroutine.
+func flushAll(bs []binding) {
+	parts := min(runtime.GOMAXPROCS(0), len(bs)/(parallelFanOut/2))
+	if parts < 2 {
+		flushEach(bs)
+		return
+	}
+	share := func(i int) []binding { return bs[i*len(bs)/parts : (i+1)*len(bs)/parts] }
+	panics := make([]any, parts)
+	flush := func(i int) {
+		defer func() { panics[i] = recover() }()
+		flushEach(share(i))
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flush(i)
+		}()
+	}
+	flush(0)
+	wg.Wait()
+	for _, v := range panics {
+		if v != nil {
+			panic(v)
+		}
+	}
+}
+
+// flushEach flushes every session of bs that is a Queuer.
+func flushEach(bs []binding) {
+	for _, b := range bs {
+		if q, ok := b.session.(Queuer); ok {
+			q.Flush()
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package registry
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitFlushed fails the test unless every packet s received is flushed
+// within a generous bound: the flusher writes after Push has returned.
+func waitFlushed(t *testing.T, s *fakeSession) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.unflushed() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d packets were queued and never flushed", s.unflushed(), len(s.received()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// holdSession is a fakeSession whose first Flush takes what is queued,
+// tells entered and then waits until release is closed, so a test can push
+// while a flush pass is under way. It records what each Flush found
+// unflushed.
+type holdSession struct {
+	fakeSession
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+	writes  []int // per Flush that found something: how many packets
+}
+
+func newHoldSession() *holdSession {
+	return &holdSession{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+// Flush takes what is unflushed, then (the first time) holds, as a slow
+// write would.
+func (s *holdSession) Flush() {
+	s.mu.Lock()
+	if n := len(s.got) - s.flushed; n > 0 {
+		s.writes = append(s.writes, n)
+	}
+	s.flushed = len(s.got)
+	s.mu.Unlock()
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+}
+
+func (s *holdSession) flushes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.writes...)
+}
+
+// emitOnly is a Session that is not a Queuer.
+type emitOnly struct{ rec fakeSession }
+
+func (s *emitOnly) Emit(p []byte) error { return s.rec.Emit(p) }
+func (s *emitOnly) Close(reason string) { s.rec.Close(reason) }
+
+// large binds n sessions to user "u" of a new registry, which allows one
+// more: firsts first, then holdSessions that never hold (their once is
+// spent), so every session records its writes.
+func large(t *testing.T, opts Options, n int, firsts ...Session) (*Registry, []*holdSession) {
+	t.Helper()
+	opts.MaxSessionsPerUser, opts.MaxPendingPerUser = n+1, n+1
+	r := newRegistry(t, opts)
+	var rest []*holdSession
+	for i := range n {
+		var s Session
+		if i < len(firsts) {
+			s = firsts[i]
+		} else {
+			h := newHoldSession()
+			h.once.Do(func() {})
+			rest = append(rest, h)
+			s = h
+		}
+		id := fmt.Sprint(i)
+		mustRegister(t, r, "u", id)
+		mustBind(t, r, "u", id, s)
+	}
+	return r, rest
+}
+
+// TestFlusherBatchesPushesDuringAPass holds the flusher on the first
+// session of a large user and pushes three more meanwhile: the pushes
+// return without waiting for the flush, and every other session then gets
+// all four in one Flush, in order; the held session gets the first alone
+// and the other three in the next pass. A session that is not a Queuer gets
+// each push by Emit.
+func TestFlusherBatchesPushesDuringAPass(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS, so that one goroutine flushes the
+	// sessions in bind order and the held one stops the whole pass.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	hold := newHoldSession()
+	r, rest := large(t, Options{}, parallelFanOut, hold)
+	plain := &emitOnly{}
+	mustRegister(t, r, "u", "plain")
+	mustBind(t, r, "u", "plain", plain)
+
+	if n := r.Push("u", []byte("0")); n != parallelFanOut+1 {
+		t.Fatalf("push 0 reached %d sessions", n)
+	}
+	<-hold.entered
+	for p := 1; p <= 3; p++ {
+		finishes(t, fmt.Sprint("push ", p), func() { r.Push("u", []byte(fmt.Sprint(p))) })
+	}
+	if got := rest[0].flushes(); len(got) != 0 {
+		t.Fatalf("a session after the held one was flushed during the held pass: %v", got)
+	}
+	close(hold.release)
+	want := "[0 1 2 3]"
+	waitFlushed(t, &hold.fakeSession)
+	if got := fmt.Sprint(hold.flushes()); got != "[1 3]" {
+		t.Errorf("held session's flushes wrote %s packets, want [1 3]", got)
+	}
+	for i, s := range rest {
+		waitFlushed(t, &s.fakeSession)
+		if got := fmt.Sprint(s.flushes()); got != "[4]" {
+			t.Fatalf("session %d: flushes wrote %s packets, want [4]", i+1, got)
+		}
+		if got := fmt.Sprint(s.received()); got != want {
+			t.Fatalf("session %d received %s, want %s", i+1, got, want)
+		}
+	}
+	if got := fmt.Sprint(plain.rec.received()); got != want {
+		t.Errorf("the session that is not a Queuer received %s, want %s", got, want)
+	}
+}
+
+// TestFlushBacklogMakesPushWait holds the flusher's first pass and checks
+// that FlushBacklog pushes return at once, that the one after waits for
+// the next pass to start, and that everything arrives in order.
+func TestFlushBacklogMakesPushWait(t *testing.T) {
+	t.Parallel()
+	const backlog = 3
+	hold := newHoldSession()
+	r, rest := large(t, Options{FlushBacklog: backlog}, parallelFanOut, hold)
+	r.Push("u", []byte("0")) // taken by the held pass
+	<-hold.entered
+	for p := 1; p <= backlog; p++ {
+		finishes(t, fmt.Sprint("push ", p), func() { r.Push("u", []byte(fmt.Sprint(p))) })
+	}
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		r.Push("u", []byte(fmt.Sprint(backlog+1)))
+	}()
+	select {
+	case <-waited:
+		t.Fatalf("push %d returned with %d pushes waiting for a pass", backlog+1, backlog)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(hold.release)
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting push did not return after the pass started")
+	}
+	want := "[0 1 2 3 4]"
+	for i, s := range append([]*holdSession{hold}, rest...) {
+		waitFlushed(t, &s.fakeSession)
+		if got := fmt.Sprint(s.received()); got != want {
+			t.Fatalf("session %d received %s, want %s", i, got, want)
+		}
+	}
+}
+
+// TestUnboundSessionIsStillFlushed queues a push to a session while a
+// flush pass is under way, and unbinds the session before the next pass: that
+// pass still flushes the packet, though the session is no longer in the
+// user's list, and the push after the Unbind does not reach it.
+func TestUnboundSessionIsStillFlushed(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS, so that one goroutine flushes the
+	// sessions in bind order: gone, then the held one.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	gone, hold := &fakeSession{}, newHoldSession()
+	r, rest := large(t, Options{}, parallelFanOut+1, gone, hold)
+	r.Push("u", []byte("0"))
+	<-hold.entered // gone is flushed already
+	r.Push("u", []byte("1"))
+	if !r.Unbind("u", "0", gone) {
+		t.Fatal("Unbind failed")
+	}
+	r.Push("u", []byte("2"))
+	close(hold.release)
+	waitFlushed(t, gone)
+	if got := fmt.Sprint(gone.received()); got != "[0 1]" {
+		t.Errorf("the unbound session received %s, want [0 1]", got)
+	}
+	waitFlushed(t, &rest[0].fakeSession)
+	if got := fmt.Sprint(rest[0].received()); got != "[0 1 2]" {
+		t.Errorf("a bound session received %s, want [0 1 2]", got)
+	}
+}
+
+// panicFlush is a fakeSession whose Flush panics while armed.
+type panicFlush struct {
+	fakeSession
+	armed atomic.Bool
+}
+
+func (s *panicFlush) Flush() {
+	if s.armed.Load() {
+		panic("flush failed badly")
+	}
+	s.fakeSession.Flush()
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestFlushPanicIsLogged checks that a panicking Flush is logged, does not
+// take the process down, and does not stop later pushes to the user from
+// being queued and flushed, even past the backlog bound.
+func TestFlushPanicIsLogged(t *testing.T) {
+	t.Parallel()
+	bad := &panicFlush{}
+	bad.armed.Store(true)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	r, rest := large(t, Options{FlushBacklog: 2, Logger: logger}, parallelFanOut, bad)
+	r.Push("u", []byte("0"))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "registry: flush panicked") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no panic logged; log: %q", logs.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	bad.armed.Store(false)
+	for p := 1; p <= 4; p++ {
+		finishes(t, fmt.Sprint("push ", p), func() { r.Push("u", []byte(fmt.Sprint(p))) })
+	}
+	waitFlushed(t, &bad.fakeSession)
+	for i, s := range rest {
+		waitFlushed(t, &s.fakeSession)
+		if got := fmt.Sprint(s.received()); got != "[0 1 2 3 4]" {
+			t.Fatalf("session %d received %s", i+1, got)
+		}
+	}
+}
+
+// TestFlushAllShares checks that the shares of a parallel flush cover every
+// session once, however the number of sessions divides among the
+// goroutines.
+func TestFlushAllShares(t *testing.T) {
+	// Not parallel: it sets GOMAXPROCS.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(300))
+	for _, n := range []int{1, parallelFanOut, parallelFanOut + 1, 3*parallelFanOut - 1, 76_801} {
+		sessions := make([]flushCount, n)
+		bs := make([]binding, n)
+		for i := range bs {
+			bs[i] = binding{connID: fmt.Sprint(i), session: &sessions[i]}
+		}
+		flushAll(bs)
+		for i := range sessions {
+			if c := sessions[i].n.Load(); c != 1 {
+				t.Fatalf("%d sessions: session %d flushed %d times", n, i, c)
+			}
+		}
+	}
+}
+
+// flushCount counts its Flush calls.
+type flushCount struct{ n atomic.Int64 }
+
+func (s *flushCount) Emit([]byte) error  { return nil }
+func (s *flushCount) Queue([]byte) error { return nil }
+func (s *flushCount) Flush()             { s.n.Add(1) }
+func (s *flushCount) Close(string)       {}
