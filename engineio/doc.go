@@ -50,7 +50,9 @@
 // compresses. It writes what is left, then drains the queue (each batch in
 // as few system calls as its size allows) and exits when it is empty. The server
 // builds its data frames itself; coder/websocket handles the handshake,
-// reading, and control frames.
+// reading, and control frames. Conn.Queue and Conn.Flush are Send in two
+// steps, for a fan-out to thousands of sessions: queue a message in all of
+// them, then flush each; messages queued meanwhile go out in the same write.
 //
 // Heartbeats for all sessions run on one shared scheduler (a heap of due
 // times served by one goroutine and one timer, running only while sessions

@@ -43,7 +43,8 @@
 // Engine.IO session, which closes itself as slow when its queue is full (the
 // socket's disconnect reason is then "queue overflow"). For fan-out,
 // EncodeEvent encodes a packet once and SendPacket hands the same bytes to
-// every socket.
+// every socket; QueuePacket and Flush do the same in two passes (see
+// engineio.Conn.Queue).
 //
 // # Left out
 //
