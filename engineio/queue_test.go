@@ -2,8 +2,6 @@ package engineio
 
 import (
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 )
 
@@ -105,44 +103,4 @@ func TestQueueErrors(t *testing.T) {
 		t.Errorf("Queue after close: %v, want ErrClosed", err)
 	}
 	conn.Flush() // nothing to do, and no panic
-}
-
-// TestConcurrentQueueAndFlush queues from several goroutines at once, each
-// flushing now and then, as large fan-outs and their flusher do: every
-// message arrives once, each sender's in order.
-func TestConcurrentQueueAndFlush(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, &Options{OnConnection: func(*Conn) {}, MaxQueue: 100000})
-	c, err := ts.dial("EIO=4&transport=websocket")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readWS(t, c)
-	conn := ts.nextConn()
-	const senders, each = 8, 200
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				if err := conn.Queue(fmt.Appendf(nil, "%d:%d", g, i), false); err != nil {
-					t.Errorf("Queue: %v", err)
-					return
-				}
-				if i%(g+1) == 0 {
-					conn.Flush()
-				}
-			}
-			conn.Flush()
-		})
-	}
-	next := make([]int, senders)
-	for range senders * each {
-		_, msg := readWS(t, c)
-		var g, i int
-		if _, err := fmt.Sscanf(msg, "4%d:%d", &g, &i); err != nil || i != next[g] {
-			t.Fatalf("message %q out of order (want %d from sender %d)", msg, next[g], g)
-		}
-		next[g]++
-	}
-	wg.Wait()
 }

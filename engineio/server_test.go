@@ -645,39 +645,59 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestConcurrentSend sends from several goroutines at once, with Send, and
+// with Queue and a Flush now and then (as large fan-outs and their flusher
+// do): every message arrives once, each sender's in order.
 func TestConcurrentSend(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, &Options{OnConnection: func(c *Conn) {}, MaxQueue: 100000})
-	c, err := ts.dial("EIO=4&transport=websocket")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readWS(t, c)
-	conn := ts.nextConn()
-	const senders, each = 8, 200
-	var wg sync.WaitGroup
-	for g := 0; g < senders; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				if err := conn.Send([]byte(fmt.Sprintf("%d:%d", g, i)), false); err != nil {
-					t.Errorf("Send: %v", err)
-					return
-				}
+	for _, tt := range []struct {
+		name string
+		send func(c *Conn, data []byte, i, g int) error
+		done func(c *Conn)
+	}{
+		{"Send", func(c *Conn, data []byte, _, _ int) error { return c.Send(data, false) }, func(*Conn) {}},
+		{"Queue and Flush", func(c *Conn, data []byte, i, g int) error {
+			err := c.Queue(data, false)
+			if i%(g+1) == 0 {
+				c.Flush()
 			}
-		}()
+			return err
+		}, (*Conn).Flush},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, &Options{OnConnection: func(c *Conn) {}, MaxQueue: 100000})
+			c, err := ts.dial("EIO=4&transport=websocket")
+			if err != nil {
+				t.Fatal(err)
+			}
+			readWS(t, c)
+			conn := ts.nextConn()
+			const senders, each = 8, 200
+			var wg sync.WaitGroup
+			for g := range senders {
+				wg.Go(func() {
+					for i := range each {
+						if err := tt.send(conn, fmt.Appendf(nil, "%d:%d", g, i), i, g); err != nil {
+							t.Errorf("send: %v", err)
+							return
+						}
+					}
+					tt.done(conn)
+				})
+			}
+			next := make([]int, senders)
+			for range senders * each {
+				_, msg := readWS(t, c)
+				var g, i int
+				if _, err := fmt.Sscanf(msg, "4%d:%d", &g, &i); err != nil || i != next[g] {
+					t.Fatalf("message %q out of order (want %d from sender %d)", msg, next[g], g)
+				}
+				next[g]++
+			}
+			wg.Wait()
+		})
 	}
-	next := make([]int, senders)
-	for n := 0; n < senders*each; n++ {
-		_, msg := readWS(t, c)
-		var g, i int
-		if _, err := fmt.Sscanf(msg, "4%d:%d", &g, &i); err != nil || i != next[g] {
-			t.Fatalf("message %q out of order (want %d from sender %d)", msg, next[g], g)
-		}
-		next[g]++
-	}
-	wg.Wait()
 }
 
 // TestConnClosePolling closes a polling session between two polls: the
