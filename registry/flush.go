@@ -25,23 +25,32 @@ type Queuer interface {
 }
 
 // flusher writes a large user's queued pushes. It runs on its own
-// goroutine while there is something to write: each pass takes the pushes
-// queued so far (the backlog) and flushes every session they were queued
-// to, so pushes that arrive during a pass are written together, one write
-// per session, by the next. The push that queued a packet returns without
-// waiting for its write, like a Session's Emit.
+// goroutine while there is something to write: each pass takes the ranges
+// of sessions queued to so far and flushes them, so pushes that arrive
+// during a pass are written together, one write per session, by the next.
+// A push hands over its sessions in chunks as it queues them (queueChunk),
+// so the first writes start while it is still queueing the rest. The push
+// that queued a packet returns without waiting for its write, like a
+// Session's Emit.
 type flusher struct {
 	mu      sync.Mutex
-	started sync.Cond // broadcast when a pass takes the backlog
+	started sync.Cond // broadcast when a pass takes the pending ranges
 	running bool      // the goroutine runs
-	backlog int       // pushes queued and not yet taken by a pass
-	// lists are the live lists the backlog was queued to, each once when
-	// pushed in a row: usually one, more when sessions were bound or
-	// unbound between pushes. Each list is flushed whole, so a session
-	// unbound after its packet was queued still gets it written.
-	lists      []*[]binding
+	backlog int       // pushes that handed over a range not yet taken by a pass
+	// pending are the ranges of live lists queued to and not yet taken by
+	// a pass, a range of one list growing while pushes to it go on in a
+	// row: usually one list, more when sessions were bound or unbound
+	// between pushes. Each range is flushed whole, so a session unbound
+	// after its packet was queued still gets it written.
+	pending    []span
 	maxBacklog int
 	logger     *slog.Logger
+}
+
+// span is the sessions list[from:to] of a live list.
+type span struct {
+	list     *[]binding
+	from, to int
 }
 
 func newFlusher(maxBacklog int, logger *slog.Logger) *flusher {
@@ -64,13 +73,19 @@ func (f *flusher) waitBacklog() {
 	f.mu.Unlock()
 }
 
-// request has the packet just queued to list written, starting the
-// flusher's goroutine if it is not running.
-func (f *flusher) request(list *[]binding) {
+// request has the sessions (*list)[from:to], in which a packet was just
+// queued, flushed, starting the flusher's goroutine if it is not running.
+// first is true for the first range a push hands over.
+func (f *flusher) request(list *[]binding, from, to int, first bool) {
 	f.mu.Lock()
-	f.backlog++
-	if n := len(f.lists); n == 0 || f.lists[n-1] != list {
-		f.lists = append(f.lists, list)
+	if first {
+		f.backlog++
+	}
+	if n := len(f.pending); n > 0 && f.pending[n-1].list == list {
+		last := &f.pending[n-1]
+		last.from, last.to = min(last.from, from), max(last.to, to)
+	} else {
+		f.pending = append(f.pending, span{list, from, to})
 	}
 	start := !f.running
 	f.running = true
@@ -80,12 +95,12 @@ func (f *flusher) request(list *[]binding) {
 	}
 }
 
-// run makes flush passes until no push waits for one. A panicking Flush is
-// logged and ends the goroutine; the next push starts it again, and its
+// run makes flush passes until no range waits for one. A panicking Flush
+// is logged and ends the goroutine; the next push starts it again, and its
 // first pass flushes what was waiting. What the failed pass had not reached
 // yet stays queued in its sessions, for the next write to each.
 func (f *flusher) run() {
-	var lists []*[]binding
+	var spans []span
 	defer func() {
 		if v := recover(); v != nil {
 			f.logger.Error("registry: flush panicked", "panic", v, "stack", string(debug.Stack()))
@@ -97,18 +112,18 @@ func (f *flusher) run() {
 	}()
 	for {
 		f.mu.Lock()
-		if f.backlog == 0 {
+		if len(f.pending) == 0 {
 			f.running = false
 			f.mu.Unlock()
 			return
 		}
-		lists, f.lists = f.lists, lists[:0]
+		spans, f.pending = f.pending, spans[:0]
 		f.backlog = 0
 		f.started.Broadcast()
 		f.mu.Unlock()
-		for i, l := range lists {
-			flushAll(*l)
-			lists[i] = nil
+		for i, sp := range spans {
+			flushAll((*sp.list)[sp.from:sp.to])
+			spans[i] = span{}
 		}
 	}
 }

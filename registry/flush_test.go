@@ -285,3 +285,72 @@ func (s *flushCount) Emit([]byte) error  { return nil }
 func (s *flushCount) Queue([]byte) error { return nil }
 func (s *flushCount) Flush()             { s.n.Add(1) }
 func (s *flushCount) Close(string)       {}
+
+// flushSignal is a fakeSession that closes flushed at its first Flush.
+type flushSignal struct {
+	fakeSession
+	once    sync.Once
+	flushed chan struct{}
+}
+
+func (s *flushSignal) Flush() {
+	s.fakeSession.Flush()
+	s.once.Do(func() { close(s.flushed) })
+}
+
+// queueWaiter is a fakeSession whose Queue waits until until is closed, or
+// gives up after a generous bound and says so in late.
+type queueWaiter struct {
+	fakeSession
+	until <-chan struct{}
+	late  atomic.Bool
+}
+
+func (s *queueWaiter) Queue(p []byte) error {
+	select {
+	case <-s.until:
+	case <-time.After(10 * time.Second):
+		s.late.Store(true)
+	}
+	return s.fakeSession.Queue(p)
+}
+
+// TestFlushStartsWhileQueueing checks that a large fan-out hands its
+// sessions to the flusher chunk by chunk: the first session is flushed
+// while the push is still queueing to the second chunk (whose first
+// session waits in Queue for that flush).
+func TestFlushStartsWhileQueueing(t *testing.T) {
+	t.Parallel()
+	n := 2 * queueChunk
+	r := newRegistry(t, Options{MaxSessionsPerUser: n, MaxPendingPerUser: n})
+	first := &flushSignal{flushed: make(chan struct{})}
+	waiter := &queueWaiter{until: first.flushed}
+	sessions := make([]*fakeSession, n)
+	for i := range n {
+		var s Session
+		switch i {
+		case 0:
+			s, sessions[i] = first, &first.fakeSession
+		case queueChunk:
+			s, sessions[i] = waiter, &waiter.fakeSession
+		default:
+			f := &fakeSession{}
+			s, sessions[i] = f, f
+		}
+		id := fmt.Sprint(i)
+		mustRegister(t, r, "u", id)
+		mustBind(t, r, "u", id, s)
+	}
+	if got := r.Push("u", []byte("x")); got != n {
+		t.Fatalf("push reached %d sessions, want %d", got, n)
+	}
+	if waiter.late.Load() {
+		t.Fatal("the first chunk was not flushed while the push queued the second")
+	}
+	for i, s := range sessions {
+		waitFlushed(t, s)
+		if got := fmt.Sprint(s.received()); got != "[x]" {
+			t.Fatalf("session %d received %s", i, got)
+		}
+	}
+}

@@ -369,10 +369,11 @@ func (r *Registry) Push(userID string, packet []byte) int {
 // the user's later pushes do not wait forever.
 //
 // A user with parallelFanOut sessions or more gets the packet queued in
-// every session under the push lock, and written afterwards by the user's
-// flusher (see flusher): writing to thousands of sockets takes
-// milliseconds, and pushes that arrive meanwhile then reach each session in
-// the same write as the one before, instead of one write each.
+// every session under the push lock, chunk by chunk, each chunk then
+// written by the user's flusher (see flusher): writing to thousands of
+// sockets takes milliseconds, and pushes that arrive meanwhile then reach
+// each session in the same write as the one before, instead of one write
+// each.
 func (u *user) fanOut(packet []byte, opts *Options) (int, []Session) {
 	u.pushMu.Lock()
 	defer u.pushMu.Unlock()
@@ -388,10 +389,22 @@ func (u *user) fanOut(packet []byte, opts *Options) (int, []Session) {
 		u.flush = newFlusher(opts.FlushBacklog, opts.Logger)
 	}
 	u.flush.waitBacklog()
-	n, failed := emitAll(bs, packet, true)
-	u.flush.request(p)
+	var n int
+	var failed []Session
+	for from := 0; from < len(bs); from += queueChunk {
+		to := min(from+queueChunk, len(bs))
+		cn, cf := emitAll(bs[from:to], packet, true)
+		n += cn
+		failed = append(failed, cf...)
+		u.flush.request(p, from, to, from == 0)
+	}
 	return n, failed
 }
+
+// queueChunk is how many sessions a large fan-out queues to before it hands
+// them to the flusher, so that writing starts while it queues the rest:
+// queueing to a session takes about a twentieth of writing to it.
+const queueChunk = parallelFanOut / 2
 
 // emitAll emits packet to every session of bs and returns how many took it
 // and those that failed. With queue, a session that is a Queuer gets Queue
