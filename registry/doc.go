@@ -41,11 +41,12 @@
 // reach all its sessions in one order, pushes to other users proceed in
 // parallel, and Register, Bind and Unbind never wait for a fan-out, however
 // slow Session.Emit is. A fan-out to 512 sessions or more only queues the
-// packet in each session (Queuer) under the push lock and returns; the
-// user's flusher goroutine then writes, sharing the sessions among up to
-// GOMAXPROCS goroutines, and pushes queued while it writes go out together
-// in its next pass, one write per session (at most FlushBacklog pushes wait
-// for a pass; a further push waits for the next pass to start). Push
+// packet in each session (Queuer) under the push lock, handing the sessions
+// to the user's flusher goroutine 256 at a time, and returns; the flusher
+// writes, sharing the sessions among up to GOMAXPROCS goroutines, and
+// pushes queued while it writes go out together in its next pass, one
+// write per session (at most FlushBacklog pushes wait for a pass; a further
+// push waits for the next pass to start). Push
 // documents why no push is lost, doubled or reordered. Session.Close is
 // always called with no lock held. A janitor goroutine expires connection
 // ids one shard at a time until Close.
