@@ -19,12 +19,22 @@ import (
 // TestShutdownUnderLoad sends SIGTERM while pushes are in flight: pushes
 // whose bodies are still arriving are answered, every push answered 200
 // before the close reached its sessions, every session receives a close,
-// and the process exits with status 0 within SHUTDOWN_TIMEOUT.
+// and the process exits with status 0 within SHUTDOWN_TIMEOUT. It runs with
+// small users, whose pushes write inline, and with one user large enough
+// for its pushes to be queued and written by the registry's flusher.
 func TestShutdownUnderLoad(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct{ users, perUser int }{{2, 10}, {1, 600}} {
+		t.Run(fmt.Sprintf("%d users of %d sessions", tt.users, tt.perUser), func(t *testing.T) {
+			t.Parallel()
+			testShutdownUnderLoad(t, tt.users, tt.perUser)
+		})
+	}
+}
+
+func testShutdownUnderLoad(t *testing.T, users, perUser int) {
 	const timeout = 3 * time.Second
-	s := startServer(t, "SHUTDOWN_TIMEOUT=3s")
-	const users, perUser = 2, 10
+	s := startServer(t, "SHUTDOWN_TIMEOUT=3s", "MAX_SESSIONS_PER_USER=1000", "MAX_PENDING_PER_USER=1000")
 	var socks []*socket
 	for u := range users {
 		for i := range perUser {
