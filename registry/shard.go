@@ -412,8 +412,8 @@ const queueChunk = parallelFanOut / 2
 func emitAll(bs []binding, packet []byte, queue bool) (n int, failed []Session) {
 	for _, b := range bs {
 		var err error
-		if q, ok := b.session.(Queuer); queue && ok {
-			err = q.Queue(packet)
+		if queue {
+			err = queueOne(b.session, packet)
 		} else {
 			err = b.session.Emit(packet)
 		}
@@ -424,6 +424,14 @@ func emitAll(bs []binding, packet []byte, queue bool) (n int, failed []Session) 
 		n++
 	}
 	return n, failed
+}
+
+// queueOne queues packet in s if it is a Queuer, and emits it otherwise.
+func queueOne(s Session, packet []byte) error {
+	if q, ok := s.(Queuer); ok {
+		return q.Queue(packet)
+	}
+	return s.Emit(packet)
 }
 
 // parallelFanOut is the number of sessions of one user from which a push is
