@@ -363,14 +363,8 @@ func testFanOutAgainstWriters(t *testing.T, crowd, pushes int) {
 	}
 	if crowd >= parallelFanOut {
 		// The flusher may still be on its last pass.
-		deadline := time.Now().Add(10 * time.Second)
-		for i, s := range sessions {
-			for s.unflushed() != 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("session %d: %d of its %d pushes never flushed", i, s.unflushed(), len(s.got))
-				}
-				time.Sleep(time.Millisecond)
-			}
+		for _, s := range sessions {
+			waitFlushed(t, s)
 		}
 	}
 	t.Logf("%d pushes, %d sessions, %d deliveries", len(records), len(sessions), received)
