@@ -55,6 +55,10 @@ type Options struct {
 	// delivered. It must set the session's handlers (OnMessage, OnClose)
 	// before returning. Required.
 	OnConnection func(c *Conn)
+
+	// parkAfter is how long a poll waits in its handler before it is
+	// parked (defaultParkAfter); tests change it.
+	parkAfter time.Duration
 }
 
 // withDefaults returns a copy of o with every zero field set to its default.
@@ -83,6 +87,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.parkAfter <= 0 {
+		out.parkAfter = defaultParkAfter
 	}
 	return out
 }

@@ -397,7 +397,7 @@ func TestParkedPollTimesOut(t *testing.T) {
 			t.Fatalf("round %d: parked poll answered %d %q, want a noop", round, res.StatusCode, body)
 		}
 		// The timeout runs from the parking: the noop comes no sooner.
-		if waited := time.Since(parkedAt); waited < window-parkAfter-100*time.Millisecond {
+		if waited := time.Since(parkedAt); waited < window-defaultParkAfter-100*time.Millisecond {
 			t.Errorf("round %d: noop after %v, before the poll's timeout", round, waited)
 		}
 	}
@@ -592,7 +592,7 @@ func TestParkedNotWithoutListen(t *testing.T) {
 	rc, s := ps.open()
 	rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
 	waitUntil(t, "the poll's handler to run", func() bool { return ps.handlers.Load() == 1 })
-	time.Sleep(3 * parkAfter)
+	time.Sleep(3 * defaultParkAfter)
 	if isParked(s) {
 		t.Fatal("poll parked without Server.Listen")
 	}
@@ -610,6 +610,100 @@ func TestParkedNotWithoutListen(t *testing.T) {
 	}
 	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "4x" {
 		t.Fatalf("poll answered %q", body)
+	}
+}
+
+// parkAtOnce reports whether s's next poll parks at once.
+func parkAtOnce(s *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parkAtOnce
+}
+
+// TestParkAtOnce serves with an hour's wait before parking, so a poll that
+// parks at all parked at once: a session marked for it parks its next poll
+// so, a parked poll answered within that wait makes the next one wait in
+// its handler again, and so does a poll answered from its handler.
+func TestParkAtOnce(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, &Options{parkAfter: time.Hour}, true, 0)
+	rc, s := ps.open()
+	conn := &Conn{s: s}
+	mark := func() {
+		s.mu.Lock()
+		s.parkAtOnce = true
+		s.mu.Unlock()
+	}
+	waitsInHandler := func(what string) {
+		t.Helper()
+		rc.write(rawRequest(http.MethodGet, pollQuery(s), ""))
+		waitUntil(t, "the poll's handler to run", func() bool { return ps.handlers.Load() == 1 })
+		time.Sleep(50 * time.Millisecond)
+		if isParked(s) {
+			t.Fatalf("%s: the poll parked at once", what)
+		}
+		if err := conn.Send([]byte(what), false); err != nil {
+			t.Fatal(err)
+		}
+		if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "4"+what {
+			t.Fatalf("%s: poll answered %d %q", what, res.StatusCode, body)
+		}
+	}
+
+	waitsInHandler("new session")
+	if parkAtOnce(s) {
+		t.Fatal("a poll answered from its handler marked the session")
+	}
+
+	mark()
+	rc.park(s)
+	if err := conn.Send([]byte("soon"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := rc.read(); body != "4soon" {
+		t.Fatalf("parked poll answered %q", body)
+	}
+	if parkAtOnce(s) {
+		t.Fatal("a parked poll answered within the wait left the session marked")
+	}
+	waitsInHandler("busy again")
+
+	// A poll that finds packets queued is answered from its handler, and
+	// the session is busy.
+	mark()
+	if err := conn.Send([]byte("queued"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "4queued" {
+		t.Fatalf("poll answered %q", body)
+	}
+	if parkAtOnce(s) {
+		t.Fatal("a poll answered with queued packets left the session marked")
+	}
+}
+
+// TestParkMarksSession: a poll that waited the handler's wait and parked
+// marks its session, and an answer after that wait leaves it marked.
+func TestParkMarksSession(t *testing.T) {
+	t.Parallel()
+	const wait = 20 * time.Millisecond
+	ps := newParkServer(t, &Options{parkAfter: wait}, true, 0)
+	rc, s := ps.open()
+	for round := range 2 {
+		rc.park(s)
+		if !parkAtOnce(s) {
+			t.Fatalf("round %d: a poll parked after its wait did not mark the session", round)
+		}
+		time.Sleep(3 * wait)
+		if err := (&Conn{s: s}).Send([]byte("late"), false); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := rc.read(); body != "4late" {
+			t.Fatalf("round %d: parked poll answered %q", round, body)
+		}
+		if !parkAtOnce(s) {
+			t.Fatalf("round %d: an answer after the wait unmarked the session", round)
+		}
 	}
 }
 
@@ -681,7 +775,7 @@ func TestParkedClosingRequests(t *testing.T) {
 				rc.write(rawRequest(http.MethodPost, pollQuery(s), "4x", "Connection", "close"))
 			} else {
 				rc.write(rawRequest(http.MethodGet, pollQuery(s), "", "Connection", "close"))
-				time.Sleep(3 * parkAfter)
+				time.Sleep(3 * defaultParkAfter)
 				if isParked(s) {
 					t.Fatal("a poll asking to close its connection was parked")
 				}

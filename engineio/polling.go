@@ -15,8 +15,9 @@ import (
 // after an upgrade is) before it is answered with a noop.
 const upgradeGrace = 50 * time.Millisecond
 
-// parkAfter is how long a poll waits in its handler before it is parked.
-const parkAfter = 100 * time.Millisecond
+// defaultParkAfter is how long a poll waits in its handler before it is
+// parked, unless the session's polls park at once (session.parkAtOnce).
+const defaultParkAfter = 100 * time.Millisecond
 
 // bodyReadTimeout bounds the time to read a polling POST body.
 const bodyReadTimeout = 30 * time.Second
@@ -60,10 +61,11 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			s.release(&s.polling)
 		}
 	}()
-	// A poll still waiting after parkAfter is parked where it can be
+	// A poll still waiting after opts.parkAfter is parked where it can be
 	// (park.go): a busy session's polls, answered sooner, cost less served
-	// here. One that arrived during an upgrade's probe only waits a moment,
-	// and waits here.
+	// here. Once one has waited that long, the session's next polls park at
+	// once, until one is answered within that time again. One that arrived
+	// during an upgrade's probe only waits a moment, and waits here.
 	l := s.srv.parking()
 	canPark := l != nil && !graceLeft && parkable(r)
 	// A long poll outlives any http.Server ReadTimeout shorter than the
@@ -91,6 +93,7 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			return
 		case len(s.queue) > 0:
 			batch := s.takeQueueLocked()
+			s.parkAtOnce = false
 			s.mu.Unlock()
 			s.writePoll(w, r, batch)
 			s.recycle(batch)
@@ -100,14 +103,24 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			s.writePoll(w, r, []packet{{typ: packetNoop}})
 			return
 		}
+		atOnce := canPark && s.parkAtOnce
 		s.mu.Unlock()
+
+		if atOnce {
+			canPark = false
+			if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout) {
+				parked = true
+				return
+			}
+			continue
+		}
 
 		wait := s.srv.opts.PingInterval + s.srv.opts.PingTimeout
 		switch {
 		case graceLeft:
 			wait = upgradeGrace
 		case canPark:
-			wait = parkAfter
+			wait = s.srv.opts.parkAfter
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -120,7 +133,10 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case canPark:
 				canPark = false
-				if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout-parkAfter) {
+				s.mu.Lock()
+				s.parkAtOnce = true
+				s.mu.Unlock()
+				if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout-s.srv.opts.parkAfter) {
 					parked = true
 					return
 				}

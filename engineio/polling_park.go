@@ -24,6 +24,7 @@ type parkedPoll struct {
 	pending []byte
 	wait    pollWait
 	timer   *time.Timer // the poll's timeout
+	at      time.Time   // when it was parked
 }
 
 func (pp *parkedPoll) waitState() *pollWait { return &pp.wait }
@@ -44,7 +45,7 @@ func (s *session) parkPoll(l *parkListener, w http.ResponseWriter, r *http.Reque
 	if !ok {
 		return false
 	}
-	pp := &parkedPoll{s: s, l: l, conn: conn, header: header, pending: pending}
+	pp := &parkedPoll{s: s, l: l, conn: conn, header: header, pending: pending, at: time.Now()}
 	s.mu.Lock()
 	s.parked = pp
 	s.hasParked.Store(true)
@@ -111,6 +112,10 @@ func (s *session) answerParked(pp *parkedPoll, timedOut bool) {
 		batch = []packet{{typ: packetNoop}}
 	case len(s.queue) > 0:
 		batch, queued = s.takeQueueLocked(), true
+		if time.Since(pp.at) < s.srv.opts.parkAfter {
+			// Busy again: the next poll waits in its handler first.
+			s.parkAtOnce = false
+		}
 	case s.closed, s.probed, timedOut:
 		batch = []packet{{typ: packetNoop}}
 	default:
