@@ -25,9 +25,9 @@ import (
 //     waits.
 //     A poll waits a moment (defaultParkAfter, 100 ms) in its handler
 //     first, so that the polls of a busy session, answered sooner, skip the
-//     parking's extra work. A session whose poll waited that long parks its
-//     next polls at once, skipping the wait, until one is answered within
-//     that moment again.
+//     parking's extra work. A session whose parked poll waited that long
+//     again parks its next polls at once, skipping the handler's wait,
+//     until one is answered within that moment.
 //   - After such an answer, and after a POST's "ok" (which clients send
 //     seldom: a pong every ping interval), the connection waits in the
 //     poller for the client's next request (idleConn) and then goes back to

@@ -682,8 +682,9 @@ func TestParkAtOnce(t *testing.T) {
 	}
 }
 
-// TestParkMarksSession: a poll that waited the handler's wait and parked
-// marks its session, and an answer after that wait leaves it marked.
+// TestParkMarksSession: a parked poll answered after waiting parked for
+// the handler's wait marks its session (so does one that times out), and
+// the next such answer leaves it marked; parking alone does not mark it.
 func TestParkMarksSession(t *testing.T) {
 	t.Parallel()
 	const wait = 20 * time.Millisecond
@@ -691,8 +692,8 @@ func TestParkMarksSession(t *testing.T) {
 	rc, s := ps.open()
 	for round := range 2 {
 		rc.park(s)
-		if !parkAtOnce(s) {
-			t.Fatalf("round %d: a poll parked after its wait did not mark the session", round)
+		if round == 0 && parkAtOnce(s) {
+			t.Fatal("parking marked the session before its poll waited parked")
 		}
 		time.Sleep(3 * wait)
 		if err := (&Conn{s: s}).Send([]byte("late"), false); err != nil {
@@ -702,8 +703,23 @@ func TestParkMarksSession(t *testing.T) {
 			t.Fatalf("round %d: parked poll answered %q", round, body)
 		}
 		if !parkAtOnce(s) {
-			t.Fatalf("round %d: an answer after the wait unmarked the session", round)
+			t.Fatalf("round %d: a parked poll answered after the wait left the session unmarked", round)
 		}
+	}
+
+	// A poll that times out parked (its timer, called here at once) marks
+	// its session too.
+	rc, s = ps.open()
+	rc.park(s)
+	if parkAtOnce(s) {
+		t.Fatal("parking marked the session before its poll waited parked")
+	}
+	s.answerParked(nil, true)
+	if _, body := rc.read(); body != "6" {
+		t.Fatalf("timed out poll answered %q, want a noop", body)
+	}
+	if !parkAtOnce(s) {
+		t.Fatal("a parked poll that timed out left the session unmarked")
 	}
 }
 

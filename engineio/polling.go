@@ -63,8 +63,8 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	}()
 	// A poll still waiting after opts.parkAfter is parked where it can be
 	// (park.go): a busy session's polls, answered sooner, cost less served
-	// here. Once one has waited that long, the session's next polls park at
-	// once, until one is answered within that time again. One that arrived
+	// here. Once a parked poll has waited that long again, the session's
+	// next polls park at once, until one is answered within that time. One that arrived
 	// during an upgrade's probe only waits a moment, and waits here.
 	l := s.srv.parking()
 	canPark := l != nil && !graceLeft && parkable(r)
@@ -133,9 +133,6 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case canPark:
 				canPark = false
-				s.mu.Lock()
-				s.parkAtOnce = true
-				s.mu.Unlock()
 				if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout-s.srv.opts.parkAfter) {
 					parked = true
 					return

@@ -112,11 +112,15 @@ func (s *session) answerParked(pp *parkedPoll, timedOut bool) {
 		batch = []packet{{typ: packetNoop}}
 	case len(s.queue) > 0:
 		batch, queued = s.takeQueueLocked(), true
-		if time.Since(pp.at) < s.srv.opts.parkAfter {
-			// Busy again: the next poll waits in its handler first.
-			s.parkAtOnce = false
-		}
-	case s.closed, s.probed, timedOut:
+		// A poll answered within the handler's wait says the session is
+		// busy: its next poll waits in its handler first. One that waited
+		// longer even parked says its polls wait long: the next parks at
+		// once.
+		s.parkAtOnce = time.Since(pp.at) >= s.srv.opts.parkAfter
+	case timedOut:
+		s.parkAtOnce = true
+		batch = []packet{{typ: packetNoop}}
+	case s.closed, s.probed:
 		batch = []packet{{typ: packetNoop}}
 	default:
 		s.mu.Unlock()

@@ -47,9 +47,9 @@ type session struct {
 	lingering    bool        // closed, but still known to a last poll (see close)
 	graceful     bool        // closed with a close packet: the writer ends the WebSocket with a close handshake
 	parked       *parkedPoll // the GET being served waits parked (park.go)
-	// parkAtOnce: the session's polls wait long (one waited the handler's
-	// opts.parkAfter, and none since was answered sooner), so its next poll
-	// parks without waiting in its handler first (see park.go).
+	// parkAtOnce: the session's polls wait long (a parked poll waited
+	// opts.parkAfter or more, and none since was answered sooner), so its
+	// next poll parks without waiting in its handler first (see park.go).
 	parkAtOnce bool
 
 	// hasParked is parked != nil, for wake to look at without the lock.
