@@ -64,8 +64,9 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	// A poll still waiting after opts.parkAfter is parked where it can be
 	// (park.go): a busy session's polls, answered sooner, cost less served
 	// here. Once a parked poll has waited that long again, the session's
-	// next polls park at once, until one is answered within that time. One that arrived
-	// during an upgrade's probe only waits a moment, and waits here.
+	// next polls park at once, until one is answered within that time. One
+	// that arrived during an upgrade's probe only waits a moment, and waits
+	// here.
 	l := s.srv.parking()
 	canPark := l != nil && !graceLeft && parkable(r)
 	// A long poll outlives any http.Server ReadTimeout shorter than the
