@@ -66,8 +66,10 @@
 // serves through Server.Listen (Linux): a poll still waiting after 100 ms
 // is hijacked, its socket watched in the epoll instance (a client that
 // goes away closes its session), and its answer written on the connection
-// directly; a POST's connection, and a poll's after its answer, wait there
-// for the client's next request and go back to the http.Server through the
+// directly. Once a parked poll has waited 100 ms more, the session's next
+// polls are hijacked at once, until one is answered within 100 ms. A
+// POST's connection, and a poll's after its answer, wait there for the
+// client's next request and go back to the http.Server through the
 // listener. A waiting handler would hold two goroutines, net/http's 8 KB
 // of connection buffers and the request, and an idle keep-alive connection
 // a goroutine and those buffers. Requests over TLS, HTTP/1.0 and
