@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -183,8 +184,13 @@ func TestIPLimiter(t *testing.T) {
 	}
 	req := httptest.NewRequest("GET", "/socket.io/", nil)
 	req.RemoteAddr = "192.0.2.1:1234"
-	if l.allowRequest(req) != nil || l.allowRequest(req) != nil || l.allowRequest(req) == nil {
-		t.Fatal("allowRequest does not limit by client IP")
+	// A burst of 2 for the request's IP, then a refusal.
+	var allowed []bool
+	for range 3 {
+		allowed = append(allowed, l.allowRequest(req) == nil)
+	}
+	if !slices.Equal(allowed, []bool{true, true, false}) {
+		t.Fatalf("allowRequest for one IP: allowed %v, want [true true false]", allowed)
 	}
 }
 

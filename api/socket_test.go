@@ -21,7 +21,6 @@ type pollClient struct {
 	t    *testing.T
 	url  string
 	http *http.Client
-	sid  string
 	seen []string // packets received and not yet consumed by next
 }
 

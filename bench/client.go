@@ -116,12 +116,6 @@ func (t *target) register(ctx context.Context, user, connectionID string) error 
 	return err
 }
 
-// push posts one message body to user.
-func (t *target) push(ctx context.Context, user string, body []byte) error {
-	_, err := t.do(ctx, http.MethodPost, "/api/"+url.PathEscape(user)+"/push", body)
-	return err
-}
-
 // metrics fetches GET path (e.g. /metrics) with the token; ok is false when
 // the server does not expose it.
 func (t *target) metrics(ctx context.Context, path string) (text string, ok bool) {

@@ -401,9 +401,8 @@ func TestMaxPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	readWS(t, c)
-	conn := ts.nextConn()
-	conn = ts.nextConn() // the polling sessions came first
-	_ = conn
+	ts.nextConn() // the two polling sessions came first
+	ts.nextConn()
 	writeWS(t, c, websocket.MessageText, "4"+strings.Repeat("y", 100))
 	if code := waitClosedErr(t, c); code != websocket.StatusMessageTooBig {
 		t.Errorf("WebSocket closed with %v, want %v", code, websocket.StatusMessageTooBig)

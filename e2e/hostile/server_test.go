@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -327,21 +326,6 @@ func (s *server) waitMetric(t testing.TB, prefix string, timeout time.Duration, 
 	}
 }
 
-// stop sends sig and waits up to timeout for the process to exit; it
-// returns how long the exit took and the exit status.
-func (s *server) stop(sig os.Signal, timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		return 0, fmt.Errorf("signal: %w", err)
-	}
-	select {
-	case <-s.exited:
-		return time.Since(start), s.err
-	case <-time.After(timeout):
-		return time.Since(start), errors.New("server did not exit in time")
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe for concurrent use.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -382,22 +366,4 @@ func dialTCP(t testing.TB, addr, local string) net.Conn {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	return c
-}
-
-// metricLines returns the /metrics lines starting with prefix, for logs.
-func (s *server) metricLines(t testing.TB, prefix string) string {
-	t.Helper()
-	res, err := freshClient.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	var out []string
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.HasPrefix(line, prefix) {
-			out = append(out, line)
-		}
-	}
-	return strings.Join(out, "\n")
 }
