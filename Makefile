@@ -3,7 +3,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: run build test vet gobench bench soak fuzz docker clean
+.PHONY: run build test vet lint gobench bench soak fuzz docker clean
 
 run: ## run the server (set AUTH_TOKEN, or a random token is logged)
 	go run -ldflags "-X main.version=$(VERSION)" .
@@ -17,6 +17,9 @@ test: ## every test, as CI runs them
 vet: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed: $$out"; exit 1; fi
 	go vet ./...
+
+lint: ## staticcheck (fetched through the Go module proxy; a tool, not a dependency)
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 gobench: ## Go micro-benchmarks of the hot paths
 	go test -run '^$$' -bench . -benchmem ./...
