@@ -155,7 +155,9 @@ func TestWorkflow(t *testing.T) {
 // TestLargeFanOut gives one user more sessions than the registry fans out
 // to inline (512), so pushes are queued in every session and written by the
 // user's flusher, and pushes sent back to back share writes. Real clients
-// of every kind, WebSocket and polling, must each get every push, in order.
+// of every kind, WebSocket and polling (some over keep-alive connections, as
+// browsers poll, so their polls can be parked), must each get every push,
+// in order.
 func TestLargeFanOut(t *testing.T) {
 	t.Parallel()
 	const sessions, pushes = 560, 150
@@ -171,6 +173,8 @@ func TestLargeFanOut(t *testing.T) {
 		switch i % 40 {
 		case 1:
 			specs[i].Transports = []string{"polling"}
+		case 21:
+			specs[i].Transports, specs[i].KeepAlive = []string{"polling"}, true
 		case 2:
 			specs[i].Version, specs[i].Transports = "v2", nil
 		case 3:
@@ -191,6 +195,48 @@ func TestLargeFanOut(t *testing.T) {
 	}
 	if got := s.metric("notification_deliveries_total"); got != fmt.Sprint(sessions*pushes) {
 		t.Errorf("notification_deliveries_total = %s, want %d", got, sessions*pushes)
+	}
+}
+
+// TestSparsePushesOverPolling pushes to polling-only clients of every
+// protocol further apart than the 100 ms a poll waits in its handler before
+// the server parks it, so their polls park, and then park at once; a burst
+// follows, whose polls are answered in their handlers again. Each client
+// gets every push, in order.
+func TestSparsePushesOverPolling(t *testing.T) {
+	t.Parallel()
+	const sparse, burst = 6, 50
+	s := startServer(t)
+	var want []string
+	for i := range sparse + burst {
+		want = append(want, fmt.Sprintf(`{"seq":%d}`, i))
+	}
+	var specs []clientSpec
+	for _, v := range []string{"v4", "v2", "v1"} {
+		id := "sparse-" + v
+		s.register("sparse", id)
+		specs = append(specs, clientSpec{Name: id, Version: v, Transports: []string{"polling"}, KeepAlive: true,
+			UserID: "sparse", ConnectionID: id, Expect: len(want)})
+	}
+	c := startClients(t, s, 60*time.Second, specs...)
+	c.waitEvents("registered ", len(specs), 20*time.Second)
+	for i := range sparse + burst {
+		if i < sparse {
+			time.Sleep(300 * time.Millisecond)
+		}
+		if n := s.push("sparse", map[string]int{"seq": i}); n != len(specs) {
+			t.Fatalf("push %d reached %d sessions, want %d", i, n, len(specs))
+		}
+	}
+	res := c.results()
+	for _, spec := range specs {
+		r := res[spec.Name]
+		checkSequence(t, spec.Name, r.Messages, want)
+		for _, tr := range r.Transports {
+			if tr != "polling" {
+				t.Errorf("%s: transport %q, want polling only", spec.Name, tr)
+			}
+		}
 	}
 }
 

@@ -255,6 +255,10 @@ type clientSpec struct {
 	ExpectDisconnects       int      `json:"expectDisconnects,omitempty"`
 	DropAfter               int      `json:"dropAfter,omitempty"`
 	DisconnectAfterRegister bool     `json:"disconnectAfterRegister,omitempty"`
+	// KeepAlive polls over keep-alive connections, as browsers do; Node's
+	// clients otherwise send every request with "Connection: close", which
+	// the server never parks.
+	KeepAlive bool `json:"keepAlive,omitempty"`
 }
 
 // clientResult is what one client saw.

@@ -20,12 +20,16 @@
 //     dropAfter,              after this many messages, cut the transport as a
 //                             network drop would (the client reconnects)
 //     disconnectAfterRegister close the socket once register is acked
+//     keepAlive,              polling over keep-alive connections, as
+//                             browsers poll (Node's default opens a
+//                             connection per request, "Connection: close")
 //   }]
 // }
 //
 // Prints one JSON object: {timedOut, clients: {name: {messages, acks,
 // disconnects, connects, errors, transports}}}.
 const fs = require('fs');
+const http = require('http');
 const { io } = require('socket.io-client');
 const ioV2 = require('socket.io-client-v2');
 const ioV1 = require('socket.io-client-v1');
@@ -71,6 +75,7 @@ for (const c of spec.clients) {
     timeout: 5000,
   };
   if (c.transports) opts.transports = c.transports;
+  if (c.keepAlive) opts.agent = new http.Agent({ keepAlive: true });
   const connect = { v1: ioV1, v2: ioV2, v4: io }[c.version];
   if (!connect) throw new Error(`unknown client version ${c.version}`);
   const sock = connect(spec.url, opts);
