@@ -446,12 +446,14 @@ func TestRESTErrors(t *testing.T) {
 }
 
 // TestGracefulShutdown sends SIGTERM to a server with live clients of every
-// kind: each client gets disconnected by the server, and the process exits
-// cleanly well within SHUTDOWN_TIMEOUT.
+// kind, polling ones also over keep-alive connections (whose polls wait
+// parked): each client gets disconnected by the server, and the process
+// exits cleanly well within SHUTDOWN_TIMEOUT.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "SHUTDOWN_TIMEOUT=5s")
-	for _, id := range []string{"ws", "polling", "v2"} {
+	names := []string{"ws", "polling", "v2", "polling-keepalive", "v2-polling-keepalive"}
+	for _, id := range names {
 		s.register("erin", id)
 	}
 	noReconnect := false
@@ -459,8 +461,12 @@ func TestGracefulShutdown(t *testing.T) {
 		clientSpec{Name: "ws", Version: "v4", Transports: []string{"websocket"}, UserID: "erin", ConnectionID: "ws", ExpectDisconnects: 1, Reconnection: &noReconnect},
 		clientSpec{Name: "polling", Version: "v4", Transports: []string{"polling"}, UserID: "erin", ConnectionID: "polling", ExpectDisconnects: 1, Reconnection: &noReconnect},
 		clientSpec{Name: "v2", Version: "v2", UserID: "erin", ConnectionID: "v2", ExpectDisconnects: 1, Reconnection: &noReconnect},
+		clientSpec{Name: "polling-keepalive", Version: "v4", Transports: []string{"polling"}, KeepAlive: true, UserID: "erin", ConnectionID: "polling-keepalive", ExpectDisconnects: 1, Reconnection: &noReconnect},
+		clientSpec{Name: "v2-polling-keepalive", Version: "v2", Transports: []string{"polling"}, KeepAlive: true, UserID: "erin", ConnectionID: "v2-polling-keepalive", ExpectDisconnects: 1, Reconnection: &noReconnect},
 	)
-	c.waitEvents("registered ", 3, 20*time.Second)
+	c.waitEvents("registered ", len(names), 20*time.Second)
+	// Long enough for the keep-alive clients' polls to be parked.
+	time.Sleep(300 * time.Millisecond)
 	took, err := s.stop(syscall.SIGTERM, 6*time.Second)
 	if err != nil {
 		t.Errorf("server exited with %v, want status 0", err)
@@ -468,9 +474,9 @@ func TestGracefulShutdown(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("shutdown took %v, beyond SHUTDOWN_TIMEOUT", took)
 	}
-	c.waitEvents("disconnected ", 3, 10*time.Second)
+	c.waitEvents("disconnected ", len(names), 10*time.Second)
 	res := c.results()
-	for _, name := range []string{"ws", "polling", "v2"} {
+	for _, name := range names {
 		if got := res[name].Disconnects; len(got) != 1 {
 			t.Errorf("%s: disconnects %q, want exactly one", name, got)
 		}
