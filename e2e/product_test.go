@@ -320,21 +320,23 @@ func TestReconnectAfterDrop(t *testing.T) {
 	s := startServer(t)
 	s.register("carol", "carol-1")
 	s.register("carol", "carol-2")
+	s.register("carol", "carol-3")
 	c := startClients(t, s, 30*time.Second,
 		clientSpec{Name: "ws", Version: "v4", Transports: []string{"websocket"}, UserID: "carol", ConnectionID: "carol-1", Expect: 2, DropAfter: 1},
 		clientSpec{Name: "v2", Version: "v2", UserID: "carol", ConnectionID: "carol-2", Expect: 2, DropAfter: 1},
+		clientSpec{Name: "polling-keepalive", Version: "v4", Transports: []string{"polling"}, KeepAlive: true, UserID: "carol", ConnectionID: "carol-3", Expect: 2, DropAfter: 1},
 	)
-	c.waitEvents("registered ", 2, 20*time.Second)
-	if n := s.push("carol", "before"); n != 2 {
-		t.Fatalf("push before the drop reached %d sessions, want 2", n)
+	c.waitEvents("registered ", 3, 20*time.Second)
+	if n := s.push("carol", "before"); n != 3 {
+		t.Fatalf("push before the drop reached %d sessions, want 3", n)
 	}
-	c.waitEvents("disconnected ", 2, 20*time.Second)
-	c.waitEvents("registered ", 4, 20*time.Second) // both registered again
-	if n := s.push("carol", "after"); n != 2 {
-		t.Fatalf("push after the reconnect reached %d sessions, want 2", n)
+	c.waitEvents("disconnected ", 3, 20*time.Second)
+	c.waitEvents("registered ", 6, 20*time.Second) // all registered again
+	if n := s.push("carol", "after"); n != 3 {
+		t.Fatalf("push after the reconnect reached %d sessions, want 3", n)
 	}
 	res := c.results()
-	for _, name := range []string{"ws", "v2"} {
+	for _, name := range []string{"ws", "v2", "polling-keepalive"} {
 		r := res[name]
 		if r.Connects != 2 || len(r.Acks) != 2 {
 			t.Errorf("%s: %d connects and %d acks, want 2 of each", name, r.Connects, len(r.Acks))
