@@ -309,6 +309,33 @@ func TestParkedPollAnsweredBySend(t *testing.T) {
 	}
 }
 
+// TestParkedPollLargeAnswer answers a parked poll with more than the
+// sockets can hold while the client reads nothing: Send returns without
+// waiting for the client (the rest of the answer is written by a goroutine),
+// the client then gets the whole answer, and the connection is parked and
+// serves the next requests.
+func TestParkedPollLargeAnswer(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, nil, true, 0)
+	rc, s := ps.parkedPoll()
+	big := strings.Repeat("x", 16<<20)
+	if err := (&Conn{s: s}).Send([]byte(big), false); err != nil {
+		t.Fatal(err)
+	}
+	// Send returned though the client has read nothing yet.
+	res, body := rc.read()
+	if res.StatusCode != http.StatusOK || len(body) != 1+len(big) || body[0] != '4' || body[1:] != big {
+		t.Fatalf("parked poll answered %d with %d bytes, want 200 with %d", res.StatusCode, len(body), 1+len(big))
+	}
+	if _, body := rc.roundTrip(rawRequest(http.MethodPost, pollQuery(s), "4again")); body != "ok" {
+		t.Fatalf("POST after the large answer: %q", body)
+	}
+	if _, body := rc.roundTrip(rawRequest(http.MethodGet, pollQuery(s), "")); body != "4again" {
+		t.Fatalf("poll after the large answer: %q, want %q", body, "4again")
+	}
+	waitGoroutines(t, ps.srv)
+}
+
 // TestParkedPollEndsWithHeartbeat lets parked polls wait for the
 // heartbeat: each is answered with the ping, the client answers with a
 // pong, and the session stays open and usable.

@@ -134,8 +134,7 @@ func (s *session) answerParked(pp *parkedPoll, timedOut bool) {
 	s.mu.Unlock()
 	pp.timer.Stop()
 	polls.cancel(pp)
-	s.srv.track(1)
-	go pp.answer(batch, queued)
+	pp.answer(batch, queued)
 }
 
 // pollReady runs when the client sent something, or closed the connection,
@@ -185,20 +184,64 @@ func (pp *parkedPoll) pollReady() {
 // net/http: its next request would get ReadHeaderTimeout instead of
 // IdleTimeout, and http.Server.Shutdown would wait for it.) queued tells
 // that batch is the session's drained queue, to be offered back for reuse.
+//
+// It runs on the goroutine that found the answer (a push, the poll's timer,
+// a shutdown): one non-blocking write sends the whole answer unless the
+// socket cannot take it at once, and only then does a goroutine write the
+// rest, so that a client not reading never holds up a push.
 func (pp *parkedPoll) answer(batch []packet, queued bool) {
-	defer pp.s.srv.track(-1)
 	bp := bufPool.Get().(*[]byte)
 	body, ctype := pp.s.pollPayload((*bp)[:0], batch)
 	if queued {
 		pp.s.recycle(batch)
 	}
 	hp := bufPool.Get().(*[]byte)
-	head := appendAnswerHead((*hp)[:0], pp.header, ctype, len(body))
-	pp.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	bufs := net.Buffers{head, body}
-	_, err := bufs.WriteTo(pp.conn)
-	putBuf(hp, head)
+	msg := appendAnswerHead((*hp)[:0], pp.header, ctype, len(body))
+	msg = append(msg, body...)
 	putBuf(bp, body)
+	var n int
+	var err error
+	if len(pp.pending) == 0 {
+		// A connection with the client's next request already read goes
+		// back to net/http through a channel: not on a pushing goroutine.
+		n, err = pp.tryWrite(msg)
+	}
+	if err == nil && n < len(msg) {
+		pp.s.srv.track(1)
+		go pp.finish(hp, msg, n)
+		return
+	}
+	putBuf(hp, msg)
+	if err != nil {
+		pp.conn.Close()
+		return
+	}
+	pp.l.parkIdle(pp.conn, pp.pending)
+}
+
+// tryWrite writes as much of b as the socket takes now, without waiting:
+// nothing where that cannot be done (then finish writes it all).
+func (pp *parkedPoll) tryWrite(b []byte) (n int, err error) {
+	raw := rawConnOf(pp.conn)
+	if raw == nil || !canWriteOnce {
+		return 0, nil
+	}
+	if werr := raw.Write(func(fd uintptr) bool {
+		n, err = writeOnce(fd, b)
+		return true
+	}); err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// finish writes msg from its n-th byte on, within the write timeout, then
+// parks the connection as answer does; hp is msg's pooled buffer.
+func (pp *parkedPoll) finish(hp *[]byte, msg []byte, n int) {
+	defer pp.s.srv.track(-1)
+	pp.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := pp.conn.Write(msg[n:])
+	putBuf(hp, msg)
 	if err != nil {
 		pp.conn.Close()
 		return
