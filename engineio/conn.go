@@ -61,15 +61,16 @@ func (c *Conn) OnClose(fn func(reason string)) { c.s.onClose = fn }
 // the session is closed with reason "queue overflow".
 func (c *Conn) Send(data []byte, binary bool) error { return c.s.send(data, binary) }
 
-// Queue enqueues one message packet like Send, but over WebSocket does not
-// write it: Flush does, or a write already under way takes it along. Queue
-// then Flush to many Conns in two passes lets packets that arrive while a
-// pass is writing share one write per Conn. Over polling, Queue is Send.
+// Queue enqueues one message packet like Send, but does not write it:
+// Flush does, or a write already under way takes it along. Queue then Flush
+// to many Conns in two passes lets packets that arrive while a pass is
+// writing share one write per Conn. Over polling, a poll waiting in its
+// handler is woken at once, as by Send; a parked poll is answered by Flush.
 func (c *Conn) Queue(data []byte, binary bool) error { return c.s.queueOnly(data, binary) }
 
-// Flush writes what Queue left queued on a WebSocket, with no goroutine and
-// no wait if the socket takes it at once (as Send does); it does nothing
-// when nothing is queued or a write is under way.
+// Flush writes what Queue left queued, with no goroutine and no wait if the
+// socket takes it at once (as Send does); it does nothing when nothing is
+// queued or a write is under way.
 func (c *Conn) Flush() { c.s.flush() }
 
 // Close sends a close packet to the client and ends the session with reason

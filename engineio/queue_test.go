@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 )
 
@@ -74,6 +75,25 @@ func TestQueueOverPollingIsSend(t *testing.T) {
 	}
 	if a := <-polled; a.status != 200 || a.body != "4hello" {
 		t.Errorf("poll answered %d %q, want 200 %q", a.status, a.body, "4hello")
+	}
+}
+
+// TestQueueParkedPollWaitsForFlush checks that Queue leaves a parked
+// poll's answer, a write, to Flush.
+func TestQueueParkedPollWaitsForFlush(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, nil, true, 0)
+	rc, s := ps.parkedPoll()
+	conn := &Conn{s: s}
+	if err := conn.Queue([]byte("queued"), false); err != nil {
+		t.Fatal(err)
+	}
+	if !isParked(s) {
+		t.Fatal("Queue answered the parked poll")
+	}
+	conn.Flush()
+	if res, body := rc.read(); res.StatusCode != http.StatusOK || body != "4queued" {
+		t.Fatalf("parked poll answered %d %q after Flush, want 200 %q", res.StatusCode, body, "4queued")
 	}
 }
 

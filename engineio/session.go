@@ -90,26 +90,35 @@ func (s *session) send(data []byte, binary bool) error {
 	return nil
 }
 
-// queueOnly enqueues a message packet like send, but leaves a WebSocket's
-// writing to flush (or to a writer already running); a waiting poll is
-// woken as by send, since waking it costs no system call.
+// queueOnly enqueues a message packet like send, but leaves every write to
+// flush: a WebSocket's (unless a writer already running takes it) and a
+// parked poll's answer. A poll waiting in its handler is woken as by send,
+// since waking it costs no system call.
 func (s *session) queueOnly(data []byte, binary bool) error {
 	if err := s.lockAndEnqueue(data, binary); err != nil {
 		return err
 	}
-	if s.ws != nil {
-		s.mu.Unlock()
-		return nil
+	upgraded := s.ws != nil
+	s.mu.Unlock()
+	if !upgraded {
+		s.notifyPoll()
 	}
-	s.kickLocked()
 	return nil
 }
 
-// flush has a WebSocket session's queued packets written, as send would
-// have, unless a writer already owns them.
+// flush has the packets queueOnly left written, as send would have: a
+// WebSocket's, unless a writer already owns them, or a parked poll's
+// answer.
 func (s *session) flush() {
 	s.mu.Lock()
-	if s.ws == nil || s.writing || len(s.queue) == 0 {
+	if s.ws == nil {
+		s.mu.Unlock()
+		if s.hasParked.Load() {
+			s.answerParked(nil, false)
+		}
+		return
+	}
+	if s.writing || len(s.queue) == 0 {
 		s.mu.Unlock()
 		return
 	}
@@ -167,13 +176,20 @@ func (s *session) kickLocked() {
 	}
 }
 
+// wake has a polling session's waiting poll take the queue: one waiting in
+// its handler is woken, a parked one answered (a write, see answerParked).
 func (s *session) wake() {
+	s.notifyPoll()
+	if s.hasParked.Load() {
+		s.answerParked(nil, false)
+	}
+}
+
+// notifyPoll wakes the poll waiting in its handler, if any.
+func (s *session) notifyPoll() {
 	select {
 	case s.notify <- struct{}{}:
 	default:
-	}
-	if s.hasParked.Load() {
-		s.answerParked(nil, false)
 	}
 }
 
