@@ -34,6 +34,6 @@ func BenchmarkPushBody(b *testing.B) {
 	pad := string(make([]byte, 64))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		buf = pushBody(buf, uint32(i), int64(i), pad)
+		buf = pushBody(buf, i%1000, uint32(i), int64(i), pad)
 	}
 }

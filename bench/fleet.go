@@ -32,7 +32,8 @@ type fleet struct {
 	wakeErr     error
 	lastArrival atomic.Int64 // Unix ns of the latest delivery
 	badMessages atomic.Uint64
-	measureFrom atomic.Int64 // stamps sent before this are not timed; none until set
+	misrouted   atomic.Uint64 // messages pushed to another user than the session's
+	measureFrom atomic.Int64  // stamps sent before this are not timed; none until set
 	latency     histogram
 
 	closing  atomic.Bool
@@ -163,6 +164,10 @@ func (f *fleet) deliver(s *session, msg []byte, now int64) {
 		f.badMessages.Add(1)
 		return
 	}
+	if u, ok := scanUser(msg); ok && u != int(s.user) {
+		f.misrouted.Add(1)
+		return
+	}
 	s.track.observe(st.Seq)
 	if d := f.delivered.Add(1); d >= f.wakeAt.Load() && f.wakeAt.Swap(math.MaxUint64) != math.MaxUint64 {
 		if fd := f.wakeFd.Load(); fd >= 0 {
@@ -251,5 +256,6 @@ func (f *fleet) counts(sent []uint32) deliveryCounts {
 			c.add(&s.track, sent[i/f.perUser])
 		}
 	}
+	c.Misrouted = f.misrouted.Load()
 	return c
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -42,5 +43,25 @@ func TestDeliverTimesOnlyMeasuredPushes(t *testing.T) {
 	c := f.counts([]uint32{4, 0})
 	if !c.clean() || c.Expected != 4 || c.Received != 4 {
 		t.Errorf("counts %+v, want 4 of 4 clean", c)
+	}
+}
+
+// TestDeliverTellsMessagesOfAnotherUser: sequence numbers are per user and
+// every user runs through the same ones, so a server that hands user 1's
+// message to user 0's session and user 0's to user 1's looks perfect to
+// the trackers unless each message says whom it was pushed to.
+func TestDeliverTellsMessagesOfAnotherUser(t *testing.T) {
+	f := emptyFleet(nil, 2, 1, 1)
+	a, b := &session{user: 0}, &session{user: 1}
+	f.sessions[0], f.sessions[1] = a, b
+	body := func(user int, seq uint32) []byte { // what the pushes carry
+		return fmt.Appendf(nil, `{"s":%d,"t":0,"u":%d,"p":"xx"}`, seq, user)
+	}
+	f.deliver(a, body(0, 1), time.Now().UnixNano())
+	f.deliver(b, body(1, 1), time.Now().UnixNano())
+	f.deliver(a, body(1, 2), time.Now().UnixNano()) // user 1's second push, to user 0
+	f.deliver(b, body(0, 2), time.Now().UnixNano()) // and user 0's to user 1
+	if c := f.counts([]uint32{2, 2}); c.clean() {
+		t.Errorf("two misrouted messages, yet the counts are clean: %+v", c)
 	}
 }

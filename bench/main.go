@@ -260,8 +260,8 @@ func printResult(w io.Writer, r *result) {
 		if !d.clean() {
 			status = "NOT CLEAN"
 		}
-		fmt.Fprintf(w, "deliveries: expected %d, received %d, lost %d, duplicated %d, out of order %d, unexpected %d: %s\n",
-			d.Expected, d.Received, d.Lost, d.Duplicated, d.Reordered, d.Unexpected, status)
+		fmt.Fprintf(w, "deliveries: expected %d, received %d, lost %d, duplicated %d, out of order %d, unexpected %d, misrouted %d: %s\n",
+			d.Expected, d.Received, d.Lost, d.Duplicated, d.Reordered, d.Unexpected, d.Misrouted, status)
 	}
 	fmt.Fprintf(w, "pushes %d, push errors %d, bad messages %d, sessions ended by the server %d\n", r.Pushes, r.PushErrors, r.BadMessages, r.SessionsEnded)
 	if r.FirstPushError != "" {

@@ -97,6 +97,17 @@ func scanStamp(msg []byte) (stamp, bool) {
 	return stamp{Seq: uint32(seq), Sent: int64(sent)}, true
 }
 
+// scanUser reads the "u" field (the user the message was pushed to) that
+// pushBody writes; ok is false when the message has none.
+func scanUser(msg []byte) (user int, ok bool) {
+	_, rest, found := bytes.Cut(msg, []byte(`,"u":`))
+	if !found {
+		return 0, false
+	}
+	n, _, ok := scanUint(rest)
+	return int(n), ok
+}
+
 // scanUint reads a decimal number of at most 19 digits.
 func scanUint(b []byte) (uint64, []byte, bool) {
 	var n uint64
@@ -110,13 +121,18 @@ func scanUint(b []byte) (uint64, []byte, bool) {
 	return n, b[i:], true
 }
 
-// pushBody builds the REST body of one push: {"message":{"s":seq,"t":sent,"p":"..."}}
-// with pad bytes of filler so messages have a realistic size.
-func pushBody(buf []byte, seq uint32, sent int64, pad string) []byte {
+// pushBody builds the REST body of one push to user:
+// {"message":{"s":seq,"t":sent,"u":user,"p":"..."}} with pad bytes of filler
+// so messages have a realistic size. The user lets a session tell a message
+// pushed to another user: sequence numbers alone cannot, since every user's
+// run through the same numbers.
+func pushBody(buf []byte, user int, seq uint32, sent int64, pad string) []byte {
 	buf = append(buf[:0], `{"message":{"s":`...)
 	buf = strconv.AppendUint(buf, uint64(seq), 10)
 	buf = append(buf, `,"t":`...)
 	buf = strconv.AppendInt(buf, sent, 10)
+	buf = append(buf, `,"u":`...)
+	buf = strconv.AppendInt(buf, int64(user), 10)
 	buf = append(buf, `,"p":"`...)
 	buf = append(buf, pad...)
 	buf = append(buf, `"}}`...)

@@ -81,8 +81,8 @@ func TestParseStamp(t *testing.T) {
 
 func TestPushBodyRoundTrip(t *testing.T) {
 	t.Parallel()
-	body := pushBody(nil, 42, 1234567890123, "pad")
-	want := `{"message":{"s":42,"t":1234567890123,"p":"pad"}}`
+	body := pushBody(nil, 7, 42, 1234567890123, "pad")
+	want := `{"message":{"s":42,"t":1234567890123,"u":7,"p":"pad"}}`
 	if string(body) != want {
 		t.Fatalf("pushBody = %s, want %s", body, want)
 	}
@@ -96,6 +96,9 @@ func TestPushBodyRoundTrip(t *testing.T) {
 	st, err := parseStamp(msg)
 	if err != nil || st != (stamp{42, 1234567890123}) {
 		t.Errorf("parseStamp(%s) = %+v, %v", msg, st, err)
+	}
+	if u, ok := scanUser(msg); !ok || u != 7 {
+		t.Errorf("scanUser(%s) = %d, %v; want 7", msg, u, ok)
 	}
 }
 

@@ -89,6 +89,8 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 			buf := make([]byte, 0, 256+len(p.pad))
 			rc := newRestConn(p.f.t.host, p.f.t.token)
 			defer rc.close()
+			timer := newPreciseTimer()
+			defer timer.close()
 			for k := 0; ; k++ {
 				if ctx.Err() != nil || (ph.Once && k == len(mine)) {
 					return
@@ -101,9 +103,7 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 					if intended.After(deadline) {
 						return
 					}
-					if d := time.Until(intended); d > 0 {
-						time.Sleep(d)
-					}
+					timer.sleepUntil(intended)
 				} else {
 					if !ph.Once && time.Now().After(deadline) {
 						return
@@ -122,7 +122,7 @@ func (p *pusher) run(ctx context.Context, ph phase) {
 				if ph.Timed {
 					sentAt = intended.UnixNano()
 				}
-				buf = pushBody(buf, seq, sentAt, p.pad)
+				buf = pushBody(buf, u, seq, sentAt, p.pad)
 				p.expected.Add(uint64(p.f.perUserN[u]))
 				p.sent[u] = seq
 				begin := time.Now()

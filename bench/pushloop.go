@@ -347,7 +347,7 @@ func (pl *pushLoop) next(lw *loopWorker) {
 	if pl.timed {
 		sentAt = now.UnixNano()
 	}
-	pl.body = pushBody(pl.body, seq, sentAt, p.pad)
+	pl.body = pushBody(pl.body, u, seq, sentAt, p.pad)
 	p.expected.Add(uint64(p.f.perUserN[u]))
 	p.sent[u] = seq
 	lw.req = appendRequest(lw.req[:0], "POST", p.paths[u], p.f.t.host, p.f.t.token, "application/json", pl.body)

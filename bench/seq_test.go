@@ -2,7 +2,11 @@
 
 package main
 
-import "testing"
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
 
 func TestSeqTracker(t *testing.T) {
 	t.Parallel()
@@ -36,6 +40,10 @@ func TestSeqTracker(t *testing.T) {
 			deliveryCounts{Expected: 64, Received: 65, Duplicated: 1}},
 		{"jump beyond the window then fill", []uint32{1, 100, 50}, 100,
 			deliveryCounts{Expected: 100, Received: 3, Reordered: 1, Lost: 97}},
+		{"duplicate beyond the window does not hide a loss", append(append(count(1, 149), count(151, 200)...), 10, 20), 200,
+			deliveryCounts{Expected: 200, Received: 201, Lost: 1, Duplicated: 2}},
+		{"late beyond the window once, then again", append(append(count(1, 29), count(31, 200)...), 30, 30), 200,
+			deliveryCounts{Expected: 200, Received: 201, Reordered: 1, Duplicated: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,4 +87,52 @@ func count(from, to uint32) []uint32 {
 		s = append(s, i)
 	}
 	return s
+}
+
+// TestSeqTrackerMatchesExactCount compares the tracker with an exact count
+// over random arrivals with losses, duplicates and late messages.
+func TestSeqTrackerMatchesExactCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := range 3000 {
+		sent := uint32(1 + rng.IntN(400))
+		var arrivals []uint32
+		for s := uint32(1); s <= sent; s++ {
+			if rng.IntN(20) != 0 {
+				arrivals = append(arrivals, s)
+			}
+			if rng.IntN(30) == 0 {
+				arrivals = append(arrivals, 1+uint32(rng.IntN(int(sent))))
+			}
+		}
+		for range rng.IntN(6) { // move a few far back or forth
+			i, j := rng.IntN(len(arrivals)+1), rng.IntN(len(arrivals)+1)
+			if i < len(arrivals) && j < len(arrivals) {
+				a := arrivals[i]
+				arrivals = slices.Insert(slices.Delete(arrivals, i, i+1), min(j, len(arrivals)-1), a)
+			}
+		}
+		var tr seqTracker
+		seen := map[uint32]bool{}
+		var want deliveryCounts
+		var hi uint32
+		for _, s := range arrivals {
+			tr.observe(s)
+			want.Received++
+			switch {
+			case seen[s]:
+				want.Duplicated++
+			case s < hi:
+				want.Reordered++
+			}
+			seen[s] = true
+			hi = max(hi, s)
+		}
+		want.Expected = uint64(sent)
+		want.Lost = uint64(sent) - uint64(len(seen))
+		var got deliveryCounts
+		got.add(&tr, sent)
+		if got != want {
+			t.Fatalf("iteration %d: counts = %+v, want %+v (arrivals %v)", iter, got, want, arrivals)
+		}
+	}
 }

@@ -42,7 +42,7 @@ var (
 	mOther = metric{"other processes' CPU during the measurement", "s", func(r *result) float64 { return r.OtherCPUSecs }, false}
 	mBad   = metric{"lost + duplicated + out of order", "", func(r *result) float64 {
 		d := r.Delivery
-		return float64(d.Lost + d.Duplicated + d.Reordered + d.Unexpected)
+		return float64(d.Lost + d.Duplicated + d.Reordered + d.Unexpected + d.Misrouted)
 	}, false}
 )
 
