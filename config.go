@@ -176,7 +176,8 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (*conf
 			return nil, fmt.Errorf("invalid %s %q (from %s): %v", s.env, v, from, err)
 		}
 	}
-	if c.PingTimeout+c.PingInterval > time.Hour {
+	// Each is checked first: the sum of two large durations wraps negative.
+	if c.PingTimeout > time.Hour || c.PingInterval > time.Hour || c.PingTimeout+c.PingInterval > time.Hour {
 		return nil, errors.New("invalid PING_INTERVAL/PING_TIMEOUT: together they must stay under 1h")
 	}
 	return &c, nil

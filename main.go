@@ -78,7 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxPending:         cfg.MaxPending,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		// A session's queue holds up to twice the backlog from large
-		// fan-outs: keep that within MAX_QUEUE.
+		// fan-outs: keep that within MAX_QUEUE (MAX_QUEUE=1 cannot: there
+		// a session of a large user is closed when two pushes overlap).
 		FlushBacklog: max(1, min(8, cfg.MaxQueue/2)),
 		Logger:       log,
 	})

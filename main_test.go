@@ -90,6 +90,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{nil, []string{"MAX_PAYLOAD", "0"}, "MAX_PAYLOAD"},
 		{nil, []string{"PING_INTERVAL", "-5s"}, "PING_INTERVAL"},
 		{nil, []string{"PING_TIMEOUT", "x"}, "PING_TIMEOUT"},
+		{nil, []string{"PING_INTERVAL", "50m", "PING_TIMEOUT", "20m"}, "PING_INTERVAL"},
+		// Each fits a time.Duration; their sum wraps negative.
+		{nil, []string{"PING_INTERVAL", "2562047h", "PING_TIMEOUT", "2562047h"}, "PING_INTERVAL"},
+		{nil, []string{"PING_INTERVAL", "9223372036", "PING_TIMEOUT", "9223372036"}, "PING_INTERVAL"},
 		{nil, []string{"LOG_LEVEL", "loud"}, "LOG_LEVEL"},
 		{nil, []string{"LOG_FORMAT", "xml"}, "LOG_FORMAT"},
 		{nil, []string{"METRICS_PUBLIC", "yes please"}, "METRICS_PUBLIC"},

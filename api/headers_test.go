@@ -2,6 +2,8 @@ package api
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"notification-server/registry"
@@ -157,5 +160,33 @@ func TestStalledBody(t *testing.T) {
 				t.Errorf("stalled body answered after %v, want about %v", took, short)
 			}
 		})
+	}
+}
+
+// TestBodyReservedAsItArrives checks that a declared Content-Length
+// reserves at most bodyPrealloc before the bytes come: a client declaring
+// a megabyte and sending a hundred bytes holds no megabyte of memory.
+func TestBodyReservedAsItArrives(t *testing.T) {
+	t.Parallel()
+	a := newTestAPI(t, Options{MaxBodyBytes: 8 << 20}, registry.Options{})
+	for _, declared := range []int64{1 << 20, 8 << 20} {
+		r := httptest.NewRequest("POST", "/api/u1/push", io.MultiReader(
+			strings.NewReader(strings.Repeat("x", 100)),
+			iotest.ErrReader(errors.New("client stalled"))))
+		r.ContentLength = declared
+		var buf bytes.Buffer
+		if err := a.readBody(httptest.NewRecorder(), r, &buf); err == nil {
+			t.Fatalf("declared %d: readBody of a stalled body succeeded", declared)
+		}
+		if c := buf.Cap(); c > 2*bodyPrealloc {
+			t.Errorf("declared %d, sent 100 bytes: %d bytes reserved, want at most %d", declared, c, 2*bodyPrealloc)
+		}
+	}
+	// A large body still arrives whole.
+	body := `{"message":"` + strings.Repeat("y", 300<<10) + `"}`
+	r := httptest.NewRequest("POST", "/api/u1/push", strings.NewReader(body))
+	var buf bytes.Buffer
+	if err := a.readBody(httptest.NewRecorder(), r, &buf); err != nil || buf.String() != body {
+		t.Fatalf("readBody of %d bytes: %v, got %d bytes", len(body), err, buf.Len())
 	}
 }

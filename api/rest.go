@@ -121,9 +121,13 @@ func encodeMessageEvent(msg []byte) []byte {
 // (into the encoded packet) before they return to the pool.
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// bodyPrealloc is the most readBody reserves for a body before its bytes
+// arrive, and the largest buffer putBody keeps.
+const bodyPrealloc = 64 << 10
+
 // putBody returns buf to the pool unless it grew large.
 func putBody(buf *bytes.Buffer) {
-	if buf.Cap() > 64<<10 {
+	if buf.Cap() > bodyPrealloc {
 		return
 	}
 	buf.Reset()
@@ -153,7 +157,10 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer
 		w.Header().Set("Connection", "close")
 		return &http.MaxBytesError{Limit: a.maxBody}
 	case n > 0:
-		buf.Grow(int(n) + bytes.MinRead)
+		// Room for the declared body, up to bodyPrealloc: a client that
+		// declares a large body and sends it slowly holds no more memory
+		// than it has sent.
+		buf.Grow(int(min(n, bodyPrealloc)) + bytes.MinRead)
 	default:
 		body = http.MaxBytesReader(w, r.Body, a.maxBody)
 	}

@@ -78,7 +78,13 @@ func (f *flusher) waitBacklog() {
 // first is true for the first range a push hands over.
 func (f *flusher) request(list *[]binding, from, to int, first bool) {
 	f.mu.Lock()
-	if first {
+	// A push is counted once per pass it waits for: by its first range,
+	// and again by a later one if a pass took its earlier ranges meanwhile
+	// (backlog is then 0, and no other push can have handed over a range
+	// since, as pushes to the user hold its push lock one at a time).
+	// Otherwise the rest of a push split by a pass would wait uncounted,
+	// and one push more than maxBacklog could pile up in its sessions.
+	if first || f.backlog == 0 {
 		f.backlog++
 	}
 	if n := len(f.pending); n > 0 && f.pending[n-1].list == list {

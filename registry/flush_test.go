@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -139,26 +140,41 @@ func TestFlusherBatchesPushesDuringAPass(t *testing.T) {
 }
 
 // TestFlushBacklogMakesPushWait holds the flusher's first pass and checks
-// that FlushBacklog pushes return at once, that the one after waits for
-// the next pass to start, and that everything arrives in order.
+// that the pushes FlushBacklog allows return at once, that the one after
+// waits for the next pass to start, and that everything arrives in order.
+// The held pass takes push 0's first chunk only (the first session of the
+// second chunk waits in Queue until the pass holds), so push 0's second
+// chunk waits for the next pass too and counts: FlushBacklog-1 more pushes
+// return at once.
 func TestFlushBacklogMakesPushWait(t *testing.T) {
 	t.Parallel()
 	const backlog = 3
 	hold := newHoldSession()
-	r, rest := large(t, Options{FlushBacklog: backlog}, parallelFanOut, hold)
-	r.Push("u", []byte("0")) // taken by the held pass
+	waiter := &queueWaiter{until: hold.entered}
+	firsts := make([]Session, queueChunk+1)
+	firsts[0], firsts[queueChunk] = hold, waiter
+	for i := 1; i < queueChunk; i++ {
+		h := newHoldSession()
+		h.once.Do(func() {})
+		firsts[i] = h
+	}
+	r, rest := large(t, Options{FlushBacklog: backlog}, parallelFanOut, firsts...)
+	r.Push("u", []byte("0")) // its first chunk is taken by the held pass
 	<-hold.entered
-	for p := 1; p <= backlog; p++ {
+	if waiter.late.Load() {
+		t.Fatal("the first pass did not start while push 0 queued")
+	}
+	for p := 1; p < backlog; p++ {
 		finishes(t, fmt.Sprint("push ", p), func() { r.Push("u", []byte(fmt.Sprint(p))) })
 	}
 	waited := make(chan struct{})
 	go func() {
 		defer close(waited)
-		r.Push("u", []byte(fmt.Sprint(backlog+1)))
+		r.Push("u", []byte(fmt.Sprint(backlog)))
 	}()
 	select {
 	case <-waited:
-		t.Fatalf("push %d returned with %d pushes waiting for a pass", backlog+1, backlog)
+		t.Fatalf("push %d returned with %d pushes waiting for a pass", backlog, backlog)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(hold.release)
@@ -167,9 +183,16 @@ func TestFlushBacklogMakesPushWait(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting push did not return after the pass started")
 	}
-	want := "[0 1 2 3 4]"
-	for i, s := range append([]*holdSession{hold}, rest...) {
-		waitFlushed(t, &s.fakeSession)
+	want := "[0 1 2 3]"
+	all := []*fakeSession{&hold.fakeSession, &waiter.fakeSession}
+	for i := 1; i < queueChunk; i++ {
+		all = append(all, &firsts[i].(*holdSession).fakeSession)
+	}
+	for _, s := range rest {
+		all = append(all, &s.fakeSession)
+	}
+	for i, s := range all {
+		waitFlushed(t, s)
 		if got := fmt.Sprint(s.received()); got != want {
 			t.Fatalf("session %d received %s, want %s", i, got, want)
 		}
@@ -352,5 +375,122 @@ func TestFlushStartsWhileQueueing(t *testing.T) {
 		if got := fmt.Sprint(s.received()); got != "[x]" {
 			t.Fatalf("session %d received %s", i, got)
 		}
+	}
+}
+
+// twoHold is a fakeSession whose first two Flushes each signal entered[k]
+// and wait for release[k]: it holds two flush passes in turn.
+type twoHold struct {
+	fakeSession
+	n       int
+	entered [2]chan struct{}
+	release [2]chan struct{}
+}
+
+func newTwoHold() *twoHold {
+	h := &twoHold{}
+	for k := range 2 {
+		h.entered[k], h.release[k] = make(chan struct{}), make(chan struct{})
+	}
+	return h
+}
+
+func (s *twoHold) Flush() {
+	s.mu.Lock()
+	s.flushed = len(s.got)
+	k := s.n
+	s.n++
+	s.mu.Unlock()
+	if k < 2 {
+		close(s.entered[k])
+		<-s.release[k]
+	}
+}
+
+// boundedQueue is a fakeSession whose queue holds at most limit unflushed
+// packets, as an engineio session with MaxQueue = limit: one more fails, as
+// a queue overflow does.
+type boundedQueue struct {
+	fakeSession
+	limit int
+}
+
+func (s *boundedQueue) Queue(p []byte) error {
+	s.mu.Lock()
+	full := len(s.got)-s.flushed >= s.limit
+	s.mu.Unlock()
+	if full {
+		return errors.New("queue overflow")
+	}
+	return s.fakeSession.Queue(p)
+}
+
+// TestFlushBacklogBoundsQueueWhenPassTakesPartOfPush: Options.FlushBacklog
+// promises that a session's queue holds at most 2*FlushBacklog packets of
+// large fan-outs (main sizes FlushBacklog = MAX_QUEUE/2 on that basis), so
+// a busy flusher never gets a fast session closed. A flush pass that starts
+// while a push is still queueing takes only that push's first chunk; the
+// push's later chunks are then not counted in the backlog, and one more
+// push than the bound allows gets queued to the sessions of those chunks.
+func TestFlushBacklogBoundsQueueWhenPassTakesPartOfPush(t *testing.T) {
+	// One flushing goroutine, so a held session holds the whole pass.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const backlog = 1
+	n := 2 * queueChunk
+	r := newRegistry(t, Options{FlushBacklog: backlog, MaxSessionsPerUser: n, MaxPendingPerUser: n})
+	hold := newTwoHold()
+	// The first session of the second chunk waits in Queue until the first
+	// pass holds: that pass took the first chunk of push 1 only.
+	waiter := &queueWaiter{until: hold.entered[0]}
+	victim := &boundedQueue{limit: 2 * backlog} // in the second chunk
+	for i := range n {
+		var s Session
+		switch i {
+		case 0:
+			s = hold
+		case queueChunk:
+			s = waiter
+		case queueChunk + 1:
+			s = victim
+		default:
+			s = &fakeSession{}
+		}
+		id := fmt.Sprint(i)
+		mustRegister(t, r, "u", id)
+		mustBind(t, r, "u", id, s)
+	}
+	r.Push("u", []byte("1")) // pass A holds on session 0 with chunk 0 only
+	if waiter.late.Load() {
+		t.Fatal("setup: the first pass did not start while push 1 queued")
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		r.Push("u", []byte("2"))
+		r.Push("u", []byte("3"))
+	})
+	select { // let pushes go as far as the backlog allows
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(hold.release[0]) // pass A ends; pass B starts and holds on session 0
+	<-hold.entered[1]
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(hold.release[1])
+	wg.Wait()
+	waitFlushed(t, victim)
+	victim.mu.Lock()
+	closed := victim.closed
+	victim.mu.Unlock()
+	if got := closed; len(got) != 0 {
+		t.Errorf("a session whose queue holds 2*FlushBacklog = %d packets was closed as too slow (%v): "+
+			"more than FlushBacklog pushes were queued while it waited for a pass", 2*backlog, got)
+	}
+	if got := fmt.Sprint(victim.received()); got != "[1 2 3]" {
+		t.Errorf("victim received %s, want [1 2 3]", got)
 	}
 }

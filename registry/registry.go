@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,6 +187,18 @@ func (r *Registry) Stats() Stats {
 		Evicted:  r.evicted.Load(),
 		Expired:  r.expired.Load(),
 	}
+}
+
+// expiry returns when a connection id used at now expires, in Unix
+// nanoseconds. It saturates instead of wrapping: time.Time.UnixNano is
+// undefined past 2262, and a TTL of centuries (accepted as "forever") would
+// otherwise give an expiry in the past.
+func (r *Registry) expiry(now time.Time) int64 {
+	n, ttl := now.UnixNano(), int64(r.opts.TTL)
+	if n > 0 && ttl > math.MaxInt64-n {
+		return math.MaxInt64
+	}
+	return n + ttl
 }
 
 func (r *Registry) shardFor(userID string) *shard {

@@ -630,3 +630,23 @@ func TestPanickingEmitReleasesPushLock(t *testing.T) {
 		}
 	}
 }
+
+// TestLongTTLDoesNotExpireAtOnce: a TTL that takes now past 2262 (the end
+// of int64 Unix nanoseconds) must not wrap the expiry into the past. The
+// server accepts such a TTL: CONNECTION_TTL takes any Go duration or number
+// of seconds, e.g. 2562047h or 9000000000, as "effectively forever".
+func TestLongTTLDoesNotExpireAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, ttl := range []time.Duration{250 * 365 * 24 * time.Hour, 2562047 * time.Hour, 9000000000 * time.Second} {
+		r := newRegistry(t, Options{TTL: ttl})
+		mustRegister(t, r, "u", "c")
+		if err := r.Bind("u", "c", &fakeSession{}); err != nil {
+			t.Errorf("TTL %v: Bind right after Register: %v", ttl, err)
+		}
+		mustRegister(t, r, "u", "d")
+		r.Expire()
+		if err := r.Bind("u", "d", &fakeSession{}); err != nil {
+			t.Errorf("TTL %v: Bind after Expire: %v", ttl, err)
+		}
+	}
+}

@@ -144,7 +144,7 @@ func (r *Registry) Register(userID, connID string) error {
 	if userID == "" || connID == "" {
 		return ErrInvalid
 	}
-	expires := r.opts.Now().Add(r.opts.TTL).UnixNano()
+	expires := r.expiry(r.opts.Now())
 	sh := r.shardFor(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -244,7 +244,7 @@ func (r *Registry) Bind(userID, connID string, s Session) error {
 	if moveFrom != "" {
 		from := u.ids[moveFrom]
 		from.session = nil
-		from.expires = now.Add(r.opts.TTL).UnixNano()
+		from.expires = r.expiry(now)
 	}
 	r.countSessions(len(live), len(list))
 	sh.mu.Unlock()
@@ -262,7 +262,7 @@ func (r *Registry) Bind(userID, connID string, s Session) error {
 // for a fan-out already in progress, which may still hand s the packet it
 // is sending (s was live when that push started).
 func (r *Registry) Unbind(userID, connID string, s Session) bool {
-	expires := r.opts.Now().Add(r.opts.TTL).UnixNano()
+	expires := r.expiry(r.opts.Now())
 	sh := r.shardFor(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -292,7 +292,7 @@ func (r *Registry) unbindLocked(u *user, connID string, s Session, expires int64
 // failed: the session may have moved to another id of the user meanwhile,
 // so the id is looked up under the same lock that unbinds it.
 func (r *Registry) drop(userID string, s Session) bool {
-	expires := r.opts.Now().Add(r.opts.TTL).UnixNano()
+	expires := r.expiry(r.opts.Now())
 	sh := r.shardFor(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
