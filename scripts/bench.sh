@@ -98,7 +98,8 @@ echo
 shopt -s nullglob
 results=()
 for name in $cases; do
-	results+=("$out/$name"-*.json)
+	# ours|ref, so that push1's glob does not also take push1-polling's files.
+	results+=("$out/$name"-ours-*.json "$out/$name"-ref-*.json)
 done
 if [ ${#results[@]} -eq 0 ]; then
 	echo "no results" >&2
