@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -582,5 +583,60 @@ func TestNothingParksUnserved(t *testing.T) {
 			t.Fatal("no parking once the listener is served")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestV3PingFloodBoundedQueue: a protocol 3 client that POSTs pings and
+// never polls makes the server queue one pong per ping. Control packets
+// skip MaxQueue, so the queue (and the POST bodies the pongs' data point
+// into) grows without bound; it must stay bounded (the session closed as
+// slow, as one queueing messages past MaxQueue is).
+func TestV3PingFloodBoundedQueue(t *testing.T) {
+	t.Parallel()
+	const maxQueue = 64
+	ps := newParkServer(t, &Options{MaxQueue: maxQueue}, true, 0)
+	rc := dialRaw(t, ps.addr)
+	_, body := rc.roundTrip(rawRequest("GET", "EIO=3&transport=polling", ""))
+	if !strings.Contains(body, ":0{") {
+		t.Fatalf("handshake answered %q", body)
+	}
+	s := ps.nextConn().s
+	q := "EIO=3&transport=polling&sid=" + s.id
+	payload := strings.Repeat("1:2", 1000) // 1000 pings, 3 KB
+	for i := range 10 {
+		rc.write(rawRequest("POST", q, payload))
+		res, b := rc.read()
+		if res.StatusCode != 200 {
+			t.Logf("POST %d answered %d %q", i, res.StatusCode, b)
+			break
+		}
+	}
+	s.mu.Lock()
+	n, closed := len(s.queue), s.closed
+	s.mu.Unlock()
+	if n > 2*maxQueue {
+		t.Errorf("%d packets queued (closed %v) with MaxQueue %d: a ping flood grows the queue without bound", n, closed, maxQueue)
+	}
+}
+
+// TestV3PongKeepsNoBody: the pong queued for a protocol 3 client's ping
+// must not keep the POST body it came in alive (the ping's data is a slice
+// of it): a client that pings in large POSTs and does not poll would hold
+// one body per pong.
+func TestV3PongKeepsNoBody(t *testing.T) {
+	t.Parallel()
+	ps := newParkServer(t, &Options{OnConnection: func(*Conn) {}}, true, 0)
+	rc := dialRaw(t, ps.addr)
+	rc.roundTrip(rawRequest("GET", "EIO=3&transport=polling", ""))
+	s := ps.nextConn().s
+	q := "EIO=3&transport=polling&sid=" + s.id
+	big := "4" + strings.Repeat("x", 500_000)
+	rc.roundTrip(rawRequest("POST", q, "1:2"+strconv.Itoa(len(big))+":"+big))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.queue {
+		if p.typ == packetPong && cap(p.data) > 1024 {
+			t.Fatalf("the queued pong keeps %d bytes of its POST body alive", cap(p.data))
+		}
 	}
 }

@@ -55,9 +55,14 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	if !s.claimLocked(w, r, &s.polling) {
 		return
 	}
-	parked := false
+	// held: the poll still holds the session's poll slot. It frees it
+	// before its answer goes out, as a parked poll does: a client that has
+	// the whole answer (net/http may have written all of a large one before
+	// Write returns) sends its next poll at once, maybe on another
+	// connection, and that poll must not be taken for a concurrent one.
+	held := true
 	defer func() {
-		if !parked {
+		if held {
 			s.release(&s.polling)
 		}
 	}()
@@ -85,21 +90,25 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		switch {
 		// Upgraded: the queue is the WebSocket writer's alone.
 		case s.ws != nil && graceLeft:
+			s.polling, held = false, false
 			s.mu.Unlock()
 			s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
 			return
 		case s.ws != nil:
+			s.polling, held = false, false
 			s.mu.Unlock()
 			s.writePoll(w, r, []packet{{typ: packetNoop}})
 			return
 		case len(s.queue) > 0:
 			batch := s.takeQueueLocked()
 			s.parkAtOnce = false
+			s.polling, held = false, false
 			s.mu.Unlock()
 			s.writePoll(w, r, batch)
 			s.recycle(batch)
 			return
 		case s.closed, s.probed && !graceLeft:
+			s.polling, held = false, false
 			s.mu.Unlock()
 			s.writePoll(w, r, []packet{{typ: packetNoop}})
 			return
@@ -110,7 +119,7 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 		if atOnce {
 			canPark = false
 			if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout) {
-				parked = true
+				held = false // the parked poll frees it
 				return
 			}
 			continue
@@ -135,10 +144,12 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 			case canPark:
 				canPark = false
 				if s.parkPoll(l, w, r, s.srv.opts.PingInterval+s.srv.opts.PingTimeout-s.srv.opts.parkAfter) {
-					parked = true
+					held = false // the parked poll frees it
 					return
 				}
 			case !graceLeft:
+				s.release(&s.polling)
+				held = false
 				s.writePoll(w, r, []packet{{typ: packetNoop}})
 				return
 			default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -790,5 +791,74 @@ func TestStaleHeartbeatStep(t *testing.T) {
 			t.Errorf("protocol %d: a stale heartbeat step closed the session (%v) or pinged it (%v)", protocol, closed, pinged)
 		}
 		conn.Close()
+	}
+}
+
+// deliveredWriter is an http.ResponseWriter whose Write, like net/http's
+// for an answer larger than its buffers, has put the whole answer on the
+// wire when it returns; it then keeps the handler's goroutine a moment
+// (descheduled, say) before returning, until hold is closed.
+type deliveredWriter struct {
+	h         http.Header
+	body      []byte
+	delivered chan struct{}
+	hold      chan struct{}
+}
+
+func (w *deliveredWriter) Header() http.Header { return w.h }
+func (w *deliveredWriter) WriteHeader(int)     {}
+func (w *deliveredWriter) Write(b []byte) (int, error) {
+	w.body = append(w.body, b...)
+	close(w.delivered)
+	<-w.hold
+	return len(b), nil
+}
+
+// TestPollSlotFreedBeforeAnswer: a client that has a poll's whole answer
+// sends its next poll at once, maybe on another connection. A poll answered
+// from its handler frees the session's poll slot only after its write
+// returned and the handler unwound, so that next poll, if it arrives in
+// between, is taken for a second concurrent poll: 400 and the session
+// closed. (A parked poll frees the slot before its answer goes out.)
+func TestPollSlotFreedBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, &Options{OnConnection: func(*Conn) {}})
+	sid := ts.openPolling("EIO=4&transport=polling").SID
+	conn := ts.nextConn()
+	s := conn.s
+	if err := conn.Send([]byte(strings.Repeat("x", 64<<10)), false); err != nil {
+		t.Fatal(err)
+	}
+	q := "EIO=4&transport=polling&sid=" + sid
+	w := &deliveredWriter{h: http.Header{}, delivered: make(chan struct{}), hold: make(chan struct{})}
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		s.poll(w, httptest.NewRequest(http.MethodGet, "/engine.io/?"+q, nil))
+	}()
+	<-w.delivered // the client has the whole answer: it polls again
+	type result struct {
+		status int
+		body   string
+	}
+	next := make(chan result, 1)
+	go func() {
+		status, body := ts.get(q)
+		next <- result{status, body}
+	}()
+	select {
+	case r := <-next:
+		close(w.hold)
+		<-first
+		t.Fatalf("the next poll, sent once the first's answer was delivered, was answered %d %q (session closed: %v)", r.status, r.body, s.isClosed())
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(w.hold)
+	<-first
+	if err := conn.Send([]byte("next"), false); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if r := <-next; r.status != http.StatusOK || r.body != "4next" {
+		t.Fatalf("next poll answered %d %q", r.status, r.body)
 	}
 }

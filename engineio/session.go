@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bytes"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -143,15 +144,24 @@ func (s *session) lockAndEnqueue(data []byte, binary bool) error {
 	return nil
 }
 
-// sendControl enqueues a control packet; control packets do not count
-// against MaxQueue, so a heartbeat never closes a session as slow.
-func (s *session) sendControl(p packet) {
+// sendPong enqueues the pong answering a protocol 3 client's ping. Pongs
+// count against MaxQueue as messages do: each one is owed to a packet the
+// client sent, so a client that pings without ever reading would otherwise
+// grow the queue without bound. Its data is copied, so that it does not keep
+// the whole POST body it came in alive.
+func (s *session) sendPong(data []byte) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	s.queue = append(s.queue, p)
+	if len(s.queue) >= s.srv.opts.MaxQueue {
+		s.mu.Unlock()
+		s.srv.opts.Logger.Warn("engineio: closing slow session", "sid", s.logID(), "queued", s.srv.opts.MaxQueue)
+		s.close(ReasonQueueOverflow, false)
+		return
+	}
+	s.queue = append(s.queue, packet{typ: packetPong, data: bytes.Clone(data)})
 	s.kickLocked()
 }
 
@@ -380,7 +390,7 @@ func (s *session) handlePacket(p packet) error {
 		if s.protocol != 3 {
 			return fmt.Errorf("%w: ping from a protocol 4 client", errParse)
 		}
-		s.sendControl(packet{typ: packetPong, data: p.data})
+		s.sendPong(p.data)
 	case packetPong:
 		if s.protocol != 4 {
 			return fmt.Errorf("%w: pong from a protocol 3 client", errParse)
