@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -168,7 +170,7 @@ func checkPayload(p Packet, maxDepth int) error {
 		}
 		name, ok := eventName(p.Data)
 		if !ok {
-			return fmt.Errorf("%w: event name is not a string", ErrInvalidPayload)
+			return fmt.Errorf("%w: event name is neither a string nor a number", ErrInvalidPayload)
 		}
 		if reservedEvents[name] {
 			return fmt.Errorf("%w: reserved event name", ErrInvalidPayload)
@@ -223,15 +225,51 @@ func firstByte(b []byte) byte {
 	return 0
 }
 
-// eventName returns the first element of a valid JSON array if it is a
-// string.
+// eventName returns the event name of a valid JSON array, its first
+// element, which must be a string or a number (see nameValue).
 func eventName(data []byte) (string, bool) {
 	var first [1]json.RawMessage
 	elems := splitArrayInto(first[:0], data, 1)
 	if len(elems) == 0 {
 		return "", false
 	}
-	return stringValue(elems[0])
+	return nameValue(elems[0])
+}
+
+// nameValue decodes an event name: a JSON string, or a JSON number, which
+// the reference parser (socket.io-parser 4.2) accepts too and the reference
+// server dispatches to the listener named by the number's JavaScript string
+// form (socket.emit(42) reaches socket.on("42")).
+func nameValue(e json.RawMessage) (string, bool) {
+	if c := firstByte(e); c == '-' || (c >= '0' && c <= '9') {
+		return jsNumberString(string(trimSpace(e)))
+	}
+	return stringValue(e)
+}
+
+// jsNumberString formats the JSON number s as JavaScript's String(Number(s)).
+func jsNumberString(s string) (string, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case math.IsInf(f, 1):
+		return "Infinity", true
+	case math.IsInf(f, -1):
+		return "-Infinity", true
+	case err != nil:
+		return "", false
+	case f == 0:
+		return "0", true
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		return strconv.FormatFloat(f, 'f', -1, 64), true
+	}
+	// 1e+21, 1.5e-7: no leading zeros in the exponent.
+	out := strconv.FormatFloat(f, 'e', -1, 64)
+	i := strings.IndexByte(out, 'e') + 2 // past "e+" or "e-"
+	for i < len(out)-1 && out[i] == '0' {
+		out = out[:i] + out[i+1:]
+	}
+	return out, true
 }
 
 // stringValue decodes a JSON value that should be a string. Strings without

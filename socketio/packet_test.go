@@ -69,7 +69,7 @@ func TestDecodePacketRejects(t *testing.T) {
 		{"event object payload", `2{}`, ErrInvalidPayload},
 		{"event no payload", `2`, ErrInvalidPayload},
 		{"event empty array", `2[]`, ErrInvalidPayload},
-		{"event numeric name", `2[1]`, ErrInvalidPayload},
+		{"event name neither string nor number", `2[true]`, ErrInvalidPayload},
 		{"event reserved name", `2["disconnect"]`, ErrInvalidPayload},
 		{"event bad json", `2["a"`, ErrInvalidPayload},
 		{"event trailing garbage", `2["a"]x`, ErrInvalidPayload},
@@ -304,6 +304,20 @@ func TestPlaceholder(t *testing.T) {
 		num, ok := Placeholder(json.RawMessage(tt.in))
 		if num != tt.num || ok != tt.isPh {
 			t.Errorf("Placeholder(%s) = %d, %v; want %d, %v", tt.in, num, ok, tt.num, tt.isPh)
+		}
+	}
+}
+
+// TestNumericEventNameForm checks that a numeric event name becomes the
+// listener name JavaScript's String(Number(s)) gives.
+func TestNumericEventNameForm(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"42": "42", "4.20": "4.2", "1e2": "100", "-0": "0", "1e21": "1e+21",
+		"1.5e-7": "1.5e-7", "0.000001": "0.000001", "-3": "-3", "1e400": "Infinity",
+	} {
+		if got, ok := eventName(json.RawMessage("[" + in + "]")); !ok || got != want {
+			t.Errorf("eventName([%s]) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 }

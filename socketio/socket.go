@@ -310,7 +310,7 @@ func (s *Socket) safely(what string, fn func()) {
 
 func (s *Socket) onEvent(p Packet, atts [][]byte) {
 	args := splitArrayInto(make([]json.RawMessage, 0, 4), p.Data, 0)
-	name, _ := stringValue(args[0]) // checked by the decoder
+	name, _ := nameValue(args[0]) // checked by the decoder
 	s.mu.Lock()
 	var fn EventHandler
 	for _, h := range s.handlers {

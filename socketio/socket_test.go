@@ -554,3 +554,40 @@ func TestConcurrentBinaryEmits(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericEventName: socket.io-parser 4.2.x (socket.io v4 client
+// and server) accepts a number as an event name (socket.emit(42, "x") sends
+// 2[42,"x"]), and the reference server dispatches it to the listener "42".
+// Such a packet must not close the session as malformed.
+func TestNumericEventName(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, nil)
+	ev := newEvents()
+	srv.Of("/").OnConnection(func(s *Socket) {
+		s.On("42", func(args []json.RawMessage, ack AckFunc) {
+			ev.add("42 " + string(args[0]))
+			if ack != nil {
+				ack("ok")
+			}
+		})
+	})
+	base := startServer(t, srv)
+
+	c := dialWS(t, base, 4, "")
+	c.connectRoot("")
+	c.send(`2[42,"x"]`)
+	if got := ev.wait(t); got != `42 "x"` {
+		t.Fatalf("handler saw %q", got)
+	}
+	c.send(`27[42,"y"]`)
+	if got := ev.wait(t); got != `42 "y"` {
+		t.Fatalf("handler saw %q", got)
+	}
+	if reply := c.readText(); reply != `37["ok"]` {
+		t.Fatalf("ack %q", reply)
+	}
+	// Reserved names are still refused, and non-string non-number names too.
+	if _, err := decodePacket([]byte(`2[{"a":1}]`), testLimits); err == nil || !strings.Contains(err.Error(), "event name") {
+		t.Errorf("object event name accepted: %v", err)
+	}
+}

@@ -192,7 +192,7 @@ func openV3(t *testing.T, s *server, query string) string {
 
 func attackSocketIO(t *testing.T, s *server) {
 	bad := []string{
-		"4", "47", "4x", "42", "42[", `42{"a":1}`, `42[1,2]`, `42[]`, `42["connect"]`,
+		"4", "47", "4x", "42", "42[", `42{"a":1}`, `42[true,2]`, `42[]`, `42["connect"]`,
 		`42["disconnect"]`, `42abc["x"]`, `4299999999999999999999["x"]`, `43`, `431{"a":1}`,
 		`42"x"`, `42["x",]`, `40{"a":`,
 	}
@@ -217,7 +217,7 @@ func attackSocketIO(t *testing.T, s *server) {
 // "/" without being asked.
 func attackSocketIOv4(t *testing.T, s *server) {
 	for _, msg := range []string{
-		"4", "47", "42[", `42{"a":1}`, `42[1]`, `42["connect"]`, `4299999999999999999999["x"]`,
+		"4", "47", "42[", `42{"a":1}`, `42[true]`, `42["connect"]`, `4299999999999999999999["x"]`,
 		`45999999999-["x"]`, "42[\"x\",\"\xff\"]", `42["x",` + nested(100) + `]`,
 	} {
 		c, err := dialWS("ws://" + s.addr + "/socket.io/?EIO=3&transport=websocket")
