@@ -36,11 +36,14 @@
 //
 // How push numbers are measured: every session first receives one probe
 // push (proving it is registered), then an unmeasured warm-up (-warmup)
-// runs, then the measured phase. Each pushed message carries its user's
-// sequence number and its intended send time: in the open loop (-rate) the
-// k-th push is due at start+k/rate whether or not earlier ones were
-// answered, so a stalled server shows up in the latency instead of slowing
-// the sender (no coordinated omission). The closed loop keeps W requests in
+// runs, then the measured phase. Each pushed message carries its user, the
+// user's sequence number and its intended send time: in the open loop
+// (-rate) the k-th push is due at start+k/rate whether or not earlier ones
+// were answered, so a stalled server shows up in the latency instead of
+// slowing the sender (no coordinated omission); the sender waits for that
+// time on a timerfd, since time.Sleep can wake a millisecond late and the
+// lateness would count as the server's. A session counts messages lost,
+// duplicated, out of order and pushed to another user. The closed loop keeps W requests in
 // flight, and also stops sending while more than -window pushes are sent but
 // not yet received by every session: a server that answers before it has
 // delivered cannot buffer without bound, and both servers are measured at
