@@ -134,6 +134,32 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 }
 
+// TestLogValueListsEverySetting checks that the startup log names every
+// setting but the tokens (logged as their count).
+func TestLogValueListsEverySetting(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(nil, env("AUTH_TOKEN", "secret-token"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, a := range c.logValue().Group() {
+		keys[a.Key] = true
+		if strings.Contains(a.Value.String(), "secret-token") {
+			t.Errorf("startup log %s holds the token", a.Key)
+		}
+	}
+	for _, s := range settings {
+		key := strings.ToLower(s.env)
+		if s.secret {
+			key = "auth_tokens"
+		}
+		if !keys[key] {
+			t.Errorf("startup log lacks %s", key)
+		}
+	}
+}
+
 // TestREADMEListsEverySetting keeps the README's settings table in step
 // with the code: every setting appears with its flag and default.
 func TestREADMEListsEverySetting(t *testing.T) {

@@ -45,8 +45,8 @@ type Options struct {
 	Pprof bool
 	// Version is reported by /api/status/info. Default "dev".
 	Version string
-	// Logger receives registrations at Debug and failures at Warn. Default:
-	// discard.
+	// Logger receives REST registrations, socket registrations (accepted
+	// or refused) and unbinds at Debug. Default: discard.
 	Logger *slog.Logger
 }
 

@@ -4,7 +4,8 @@
 //
 // # REST API
 //
-// The routes, all answered in JSON except ping and register:
+// The routes, all answered in JSON except ping, register, the metrics and
+// the profiles:
 //
 //	PUT  /api/{userId}/register?connectionId={id}  registers id for the user; 200, empty body
 //	POST /api/{userId}/push                         {"message": <any JSON>}; 200 {"sessions": n}

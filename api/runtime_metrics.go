@@ -23,7 +23,7 @@ var runtimeSamples = []struct{ name, metric, typ, help string }{
 }
 
 // writeRuntimeMetrics appends the Go runtime and process metrics that tell
-// about leaks and cost: goroutines, heap, resident memory, CPU time.
+// about leaks and cost: goroutines, heap, stacks, GC cycles, resident memory.
 func writeRuntimeMetrics(b *bytes.Buffer) {
 	samples := make([]rtmetrics.Sample, len(runtimeSamples))
 	for i, s := range runtimeSamples {

@@ -84,7 +84,8 @@
 // handler closes that one session. Errors are answered with the reference
 // server's JSON body {"code":N,"message":"..."}: 0 "Transport unknown",
 // 1 "Session ID unknown", 2 "Bad handshake method", 3 "Bad request",
-// 4 "Forbidden" (403, or the status of a HandshakeError from AllowRequest),
+// 4 "Forbidden" (403; a HandshakeError from AllowRequest sets its own status
+// and message),
 // 5 "Unsupported protocol version"; MaxSessions and
 // Shutdown refuse handshakes with 503 and code 3. A WebSocket for a session
 // that has upgraded (or is upgrading) is accepted and closed at once, as the
