@@ -135,6 +135,10 @@ func TestRoutes(t *testing.T) {
 		{"register with basic auth", request{"PUT", "/api/u1/register?connectionId=c1", map[string]string{"Authorization": "Basic " + token}, ""}, 401, `{"error":"missing or invalid API token"}`, ""},
 		{"register without connectionId", request{"PUT", "/api/u1/register", authed, ""}, 400, `{"error":"connectionId query parameter is required"}`, ""},
 		{"register with empty connectionId", request{"PUT", "/api/u1/register?connectionId=", authed, ""}, 400, `{"error":"connectionId query parameter is required"}`, ""},
+		{"register with a ';' in connectionId", request{"PUT", "/api/u1/register?connectionId=a;b", authed, ""}, 200, "", ""},
+		{"register with a bad escape in connectionId", request{"PUT", "/api/u1/register?connectionId=%zz", authed, ""}, 200, "", ""},
+		{"register with a non-UTF-8 connectionId", request{"PUT", "/api/u1/register?connectionId=%FF", authed, ""}, 400, `{"error":"userId or connectionId is not valid UTF-8"}`, ""},
+		{"register with a non-UTF-8 userId", request{"PUT", "/api/%FF/register?connectionId=c", authed, ""}, 400, `{"error":"userId or connectionId is not valid UTF-8"}`, ""},
 		{"register with huge connectionId", request{"PUT", "/api/u1/register?connectionId=" + strings.Repeat("x", MaxIDLength+1), authed, ""}, 400, `{"error":"userId or connectionId longer than 1024 bytes"}`, ""},
 		{"push", request{"POST", "/api/u1/push", jsonAuthed, `{"message":{"a":1}}`}, 200, `{"sessions":0}`, ""},
 		{"push without content type", request{"POST", "/api/u1/push", authed, `{"message":"hi"}`}, 200, `{"sessions":0}`, ""},
@@ -143,6 +147,8 @@ func TestRoutes(t *testing.T) {
 		{"push without token", request{"POST", "/api/u1/push", nil, `{"message":1}`}, 401, `{"error":"missing or invalid API token"}`, ""},
 		{"push without message", request{"POST", "/api/u1/push", jsonAuthed, `{"msg":1}`}, 400, `{"error":"body must have a \"message\" field"}`, ""},
 		{"push with null message", request{"POST", "/api/u1/push", jsonAuthed, `{"message":null}`}, 400, `{"error":"body must have a \"message\" field"}`, ""},
+		{"push with Message", request{"POST", "/api/u1/push", jsonAuthed, `{"Message":1}`}, 400, `{"error":"body must have a \"message\" field"}`, ""},
+		{"push with an escaped name", request{"POST", "/api/u1/push", jsonAuthed, `{"m\u0065ssage":1}`}, 200, `{"sessions":0}`, ""},
 		{"push with empty body", request{"POST", "/api/u1/push", jsonAuthed, ``}, 400, `{"error":"body is not valid JSON"}`, ""},
 		{"push malformed JSON", request{"POST", "/api/u1/push", jsonAuthed, `{"message":`}, 400, `{"error":"body is not valid JSON"}`, ""},
 		{"push trailing garbage", request{"POST", "/api/u1/push", jsonAuthed, `{"message":1} x`}, 400, `{"error":"body is not valid JSON"}`, ""},
@@ -555,3 +561,24 @@ func (w *discardWriter) WriteHeader(code int) { w.code = code }
 // SetReadDeadline accepts the push handler's body deadline, as net/http's
 // writer does.
 func (w *discardWriter) SetReadDeadline(time.Time) error { return nil }
+
+// TestQueryValue checks that connectionId is read as the original's query
+// parser read it, where net/url would drop the pair.
+func TestQueryValue(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ raw, want string }{
+		{"connectionId=abc", "abc"},
+		{"x=1&connectionId=a%20b+c", "a b c"},
+		{"connectionId=a;b", "a;b"},
+		{"connectionId=%zz+1", "%zz 1"},
+		{"connectionId=first&connectionId=second", "first"},
+		{"connection%49d=enc", "enc"},
+		{"connectionId", ""},
+		{"connectionid=x", ""},
+		{"", ""},
+	} {
+		if got := queryValue(tt.raw, "connectionId"); got != tt.want {
+			t.Errorf("queryValue(%q) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}

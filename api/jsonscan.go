@@ -40,9 +40,9 @@ func scanMessage(body []byte) ([]byte, bool) {
 			if !ok {
 				return nil, false
 			}
-			// As encoding/json matches a field: the last member
-			// named so in any case wins.
-			if asciiEqualFold(name, "message") {
+			// As JSON.parse(body).message: the last member named
+			// exactly so wins.
+			if string(name) == "message" {
 				msg = body[i:vend]
 			}
 			i = skipSpace(body, vend)
@@ -63,20 +63,6 @@ func scanMessage(body []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return msg, true
-}
-
-// asciiEqualFold reports whether b equals s, a word of ASCII lower-case
-// letters, in any ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if b[i]|0x20 != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // scanPlainName returns the index after the string starting at b[i] if it

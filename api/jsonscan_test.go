@@ -15,7 +15,8 @@ var scanMessageCases = []struct {
 }{
 	{`{"message":{"title":"t","body":"b","params":{}}}`, `{"title":"t","body":"b","params":{}}`, true},
 	{` { "message" : [1, -2.5e+3, 0, 0.0, 1E-2, true, false, null, "x\"\\\/\b\f\n\r\tA"] } `, `[1, -2.5e+3, 0, 0.0, 1E-2, true, false, null, "x\"\\\/\b\f\n\r\tA"]`, true},
-	{`{"Message":1,"MESSAGE":2,"x":{"message":3}}`, `2`, true},
+	{`{"Message":1,"MESSAGE":2,"x":{"message":3}}`, ``, true}, // names match exactly, as in JSON.parse
+	{`{"message":1,"MESSAGE":2}`, `1`, true},
 	{`{"message":1,"message":null}`, `null`, true},
 	{`{}`, ``, true},
 	{`{"a":"` + "\xff\xfe" + `"}`, ``, true}, // json.Valid does not check UTF-8

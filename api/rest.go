@@ -32,13 +32,17 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("userId")
-	connID := r.URL.Query().Get("connectionId")
+	connID := queryValue(r.URL.RawQuery, "connectionId")
 	switch {
 	case connID == "":
 		writeError(w, http.StatusBadRequest, "connectionId query parameter is required")
 		return
 	case len(userID) > MaxIDLength || len(connID) > MaxIDLength:
 		writeError(w, http.StatusBadRequest, "userId or connectionId longer than "+strconv.Itoa(MaxIDLength)+" bytes")
+		return
+	case !utf8.ValidString(userID) || !utf8.ValidString(connID):
+		// No socket could present it: a socket's ids are JSON strings.
+		writeError(w, http.StatusBadRequest, "userId or connectionId is not valid UTF-8")
 		return
 	}
 	switch err := a.reg.Register(userID, connID); {
@@ -51,6 +55,29 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Debug("connection id registered", "user", userID, "connection", redact(connID))
 	w.WriteHeader(http.StatusOK)
+}
+
+// queryValue returns the first value of key in a raw query, decoded as the
+// original's query parser (qs) decodes it: '+' is a space, and a value that
+// is not valid percent-encoding is kept as sent. net/url's parser would
+// drop such a pair, and pairs holding a ';', and answer "missing".
+func queryValue(rawQuery, key string) string {
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if lenientUnescape(k) == key {
+			return lenientUnescape(v)
+		}
+	}
+	return ""
+}
+
+// lenientUnescape decodes a query component, or returns it with '+' as a
+// space when it is not valid percent-encoding.
+func lenientUnescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return strings.ReplaceAll(s, "+", " ")
 }
 
 // push sends the body's message to every live session of the user and
@@ -248,13 +275,11 @@ func isFormContentType(contentType string) bool {
 }
 
 // jsonMessage returns the raw value of the "message" member of a JSON
-// object body, as encoding/json would decode it into a json.RawMessage
-// field named Message: the last member whose name matches case-insensitively
-// wins, a null body has no message, and any other non-object body is
-// errNotObject. The usual body is checked and searched in one pass by
-// scanMessage; the others are checked by json.Valid and walked, and members
-// named with escapes or non-ASCII bytes, which encoding/json matches by
-// Unicode folding, are left to encoding/json.
+// object body, as the original's JSON.parse(body).message found it: the
+// name must be exactly "message" once its escapes are decoded, and the last
+// such member wins. A null body has no message, and any other non-object
+// body is errNotObject. The usual body is checked and searched in one pass
+// by scanMessage; the others are checked by json.Valid and walked.
 func jsonMessage(body []byte) ([]byte, error) {
 	if msg, ok := scanMessage(body); ok {
 		return msg, nil
@@ -274,14 +299,16 @@ func jsonMessage(body []byte) ([]byte, error) {
 	var msg []byte
 	for body[i] == '"' {
 		end, plain := scanString(body, i)
+		isMessage := plain && string(body[i+1:end-1]) == "message"
 		if !plain {
-			return unmarshalMessage(body)
+			// Escapes or non-ASCII bytes: decode the name (valid JSON).
+			var name string
+			isMessage = json.Unmarshal(body[i:end], &name) == nil && name == "message"
 		}
-		name := body[i+1 : end-1]
 		i = skipSpace(body, end)
 		i = skipSpace(body, i+1) // the colon
 		vend := skipValue(body, i)
-		if len(name) == len("message") && bytes.EqualFold(name, messageName) {
+		if isMessage {
 			msg = body[i:vend]
 		}
 		i = skipSpace(body, vend)
@@ -290,23 +317,6 @@ func jsonMessage(body []byte) ([]byte, error) {
 		}
 	}
 	return msg, nil
-}
-
-var messageName = []byte("message")
-
-// unmarshalMessage is jsonMessage by encoding/json, for the rare bodies
-// whose member names need Unicode folding.
-func unmarshalMessage(body []byte) ([]byte, error) {
-	var req struct {
-		Message json.RawMessage `json:"message"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return nil, errNotObject
-		}
-		return nil, errNotJSON
-	}
-	return req.Message, nil
 }
 
 // The scanners below walk JSON already checked by json.Valid.

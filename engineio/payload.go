@@ -193,7 +193,9 @@ func decodeBinaryPayloadV3(body []byte, fn func(packet) error) error {
 }
 
 // decodeJSONPBody extracts the payload from a JSONP polling POST: the form
-// field d, where old clients escaped newlines as a backslash and 'n'.
+// field d. Old clients escape a backslash-n already in the payload (as in
+// the JSON string "a\nb") as backslash, backslash, n, and then a newline
+// as backslash, n; this undoes both, as the reference server does.
 func decodeJSONPBody(body []byte) ([]byte, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -203,12 +205,12 @@ func decodeJSONPBody(body []byte) ([]byte, error) {
 	if d == "" {
 		return nil, fmt.Errorf("%w: JSONP form without d", errParse)
 	}
-	// "\\n" stays as it is, "\n" (backslash, n) becomes a newline.
+	// "\\n" becomes "\n" (backslash, n), and "\n" a newline.
 	out := make([]byte, 0, len(d))
 	for i := 0; i < len(d); i++ {
 		switch {
 		case d[i] == '\\' && i+2 < len(d) && d[i+1] == '\\' && d[i+2] == 'n':
-			out = append(out, d[i:i+3]...)
+			out = append(out, '\\', 'n')
 			i += 2
 		case d[i] == '\\' && i+1 < len(d) && d[i+1] == 'n':
 			out = append(out, '\n')

@@ -3,6 +3,7 @@ package engineio
 import (
 	"bytes"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -264,14 +265,29 @@ func TestJSONP(t *testing.T) {
 	}
 	tests := []struct{ body, want string }{
 		{"d=6%3A4hello", "6:4hello"},
-		{"d=3%3A4a%5Cn", "3:4a\n"},       // backslash n from old clients is a newline
-		{"d=4%3A4a%5C%5Cn", "4:4a\\\\n"}, // an escaped backslash stays
+		{"d=3%3A4a%5Cn", "3:4a\n"},     // backslash n from old clients is a newline
+		{"d=4%3A4a%5C%5Cn", "4:4a\\n"}, // backslash, backslash, n is backslash, n
 		{"d=2%3A4%C3%A9", "2:4é"},
 	}
 	for _, tt := range tests {
 		got, err := decodeJSONPBody([]byte(tt.body))
 		if err != nil || string(got) != tt.want {
 			t.Errorf("decodeJSONPBody(%q) = %q, %v; want %q", tt.body, got, err, tt.want)
+		}
+	}
+	// What engine.io-client 1.x to 3.x send: payloads with newlines and
+	// with backslash-n (a JSON string's escaped newline) come back whole.
+	clientEncode := func(s string) string {
+		s = strings.ReplaceAll(s, `\n`, "\\\n")
+		return strings.ReplaceAll(s, "\n", `\n`)
+	}
+	for _, payload := range []string{
+		`14:42["x","a\nb"]`, "7:4a\nb\r\nc", `11:4a\\nb\n\\n`, `1:4`,
+	} {
+		body := "d=" + url.QueryEscape(clientEncode(payload))
+		got, err := decodeJSONPBody([]byte(body))
+		if err != nil || string(got) != payload {
+			t.Errorf("decodeJSONPBody of the client's encoding of %q = %q, %v", payload, got, err)
 		}
 	}
 	for _, body := range []string{"", "x=1", "d=%zz"} {
