@@ -87,30 +87,32 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 	}()
 	for {
 		s.mu.Lock()
+		var batch []packet // the answer; nil for 400
+		answer, queued := true, false
 		switch {
 		// Upgraded: the queue is the WebSocket writer's alone.
 		case s.ws != nil && graceLeft:
-			s.polling, held = false, false
-			s.mu.Unlock()
-			s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
-			return
 		case s.ws != nil:
-			s.polling, held = false, false
-			s.mu.Unlock()
-			s.writePoll(w, r, []packet{{typ: packetNoop}})
-			return
+			batch = []packet{{typ: packetNoop}}
 		case len(s.queue) > 0:
-			batch := s.takeQueueLocked()
+			batch, queued = s.takeQueueLocked(), true
 			s.parkAtOnce = false
-			s.polling, held = false, false
-			s.mu.Unlock()
-			s.writePoll(w, r, batch)
-			s.recycle(batch)
-			return
 		case s.closed, s.probed && !graceLeft:
+			batch = []packet{{typ: packetNoop}}
+		default:
+			answer = false
+		}
+		if answer {
 			s.polling, held = false, false
 			s.mu.Unlock()
-			s.writePoll(w, r, []packet{{typ: packetNoop}})
+			if batch == nil {
+				s.srv.writeError(w, r, http.StatusBadRequest, errBadRequest)
+				return
+			}
+			s.writePoll(w, r, batch)
+			if queued {
+				s.recycle(batch)
+			}
 			return
 		}
 		atOnce := canPark && s.parkAtOnce

@@ -84,7 +84,7 @@ func (s *session) logID() string {
 
 // send enqueues a message packet and has it delivered: see kickLocked.
 func (s *session) send(data []byte, binary bool) error {
-	if err := s.lockAndEnqueue(data, binary); err != nil {
+	if err := s.lockAndEnqueue(packet{typ: packetMessage, data: data, binary: binary}); err != nil {
 		return err
 	}
 	s.kickLocked()
@@ -96,7 +96,7 @@ func (s *session) send(data []byte, binary bool) error {
 // parked poll's answer. A poll waiting in its handler is woken as by send,
 // since waking it costs no system call.
 func (s *session) queueOnly(data []byte, binary bool) error {
-	if err := s.lockAndEnqueue(data, binary); err != nil {
+	if err := s.lockAndEnqueue(packet{typ: packetMessage, data: data, binary: binary}); err != nil {
 		return err
 	}
 	upgraded := s.ws != nil
@@ -126,9 +126,10 @@ func (s *session) flush() {
 	s.kickLocked()
 }
 
-// lockAndEnqueue locks s.mu and appends a message packet; it returns with
-// s.mu still held on success, released on error.
-func (s *session) lockAndEnqueue(data []byte, binary bool) error {
+// lockAndEnqueue locks s.mu and appends p, or closes the session as slow if
+// its queue holds MaxQueue packets; it returns with s.mu still held on
+// success, released on error.
+func (s *session) lockAndEnqueue(p packet) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -140,7 +141,7 @@ func (s *session) lockAndEnqueue(data []byte, binary bool) error {
 		s.close(ReasonQueueOverflow, false)
 		return ErrQueueFull
 	}
-	s.queue = append(s.queue, packet{typ: packetMessage, data: data, binary: binary})
+	s.queue = append(s.queue, p)
 	return nil
 }
 
@@ -150,19 +151,9 @@ func (s *session) lockAndEnqueue(data []byte, binary bool) error {
 // grow the queue without bound. Its data is copied, so that it does not keep
 // the whole POST body it came in alive.
 func (s *session) sendPong(data []byte) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
+	if s.lockAndEnqueue(packet{typ: packetPong, data: bytes.Clone(data)}) == nil {
+		s.kickLocked()
 	}
-	if len(s.queue) >= s.srv.opts.MaxQueue {
-		s.mu.Unlock()
-		s.srv.opts.Logger.Warn("engineio: closing slow session", "sid", s.logID(), "queued", s.srv.opts.MaxQueue)
-		s.close(ReasonQueueOverflow, false)
-		return
-	}
-	s.queue = append(s.queue, packet{typ: packetPong, data: bytes.Clone(data)})
-	s.kickLocked()
 }
 
 // kickLocked makes the current drainer take the queue, then unlocks s.mu:
