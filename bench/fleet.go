@@ -164,7 +164,7 @@ func (f *fleet) deliver(s *session, msg []byte, now int64) {
 		f.badMessages.Add(1)
 		return
 	}
-	if u, ok := scanUser(msg); ok && u != int(s.user) {
+	if st.User >= 0 && st.User != int(s.user) {
 		f.misrouted.Add(1)
 		return
 	}

@@ -45,17 +45,19 @@ func classify(frame []byte) (frameKind, []byte) {
 }
 
 // stamp is what a pushed message carries for the load generator: the
-// user's sequence number and the intended send time in Unix nanoseconds
-// (0 for pushes that are not timed).
+// user's sequence number, the intended send time in Unix nanoseconds (0 for
+// pushes that are not timed), and the user it was pushed to (-1 when the
+// message names none).
 type stamp struct {
 	Seq  uint32
 	Sent int64
+	User int
 }
 
 var errNoStamp = errors.New("message carries no sequence number")
 
-// parseStamp reads the "s" and "t" fields of a pushed message
-// ({"s":7,"t":1700000000000000000,...}). The fast path scans for the two
+// parseStamp reads the "s", "t" and "u" fields of a pushed message
+// ({"s":7,"t":1700000000000000000,"u":3,...}). The fast path scans for the
 // keys at the start of the object, as our pushes write them; anything else
 // falls back to encoding/json, so a server that reorders keys or adds
 // whitespace is still measured correctly.
@@ -66,6 +68,7 @@ func parseStamp(msg []byte) (stamp, error) {
 	var v struct {
 		S *uint32 `json:"s"`
 		T int64   `json:"t"`
+		U *int    `json:"u"`
 	}
 	if err := json.Unmarshal(msg, &v); err != nil {
 		return stamp{}, fmt.Errorf("parse pushed message: %w", err)
@@ -73,10 +76,15 @@ func parseStamp(msg []byte) (stamp, error) {
 	if v.S == nil {
 		return stamp{}, errNoStamp
 	}
-	return stamp{Seq: *v.S, Sent: v.T}, nil
+	st := stamp{Seq: *v.S, Sent: v.T, User: -1}
+	if v.U != nil {
+		st.User = *v.U
+	}
+	return st, nil
 }
 
-// scanStamp is parseStamp's allocation-free fast path for `{"s":N,"t":N`.
+// scanStamp is parseStamp's allocation-free fast path for
+// `{"s":N,"t":N` and an optional `,"u":N`.
 func scanStamp(msg []byte) (stamp, bool) {
 	rest, ok := bytes.CutPrefix(msg, []byte(`{"s":`))
 	if !ok {
@@ -91,21 +99,21 @@ func scanStamp(msg []byte) (stamp, bool) {
 		return stamp{}, false
 	}
 	sent, rest, ok := scanUint(rest)
-	if !ok || sent > 1<<63-1 || len(rest) == 0 || (rest[0] != ',' && rest[0] != '}') {
+	if !ok || sent > 1<<63-1 {
 		return stamp{}, false
 	}
-	return stamp{Seq: uint32(seq), Sent: int64(sent)}, true
-}
-
-// scanUser reads the "u" field (the user the message was pushed to) that
-// pushBody writes; ok is false when the message has none.
-func scanUser(msg []byte) (user int, ok bool) {
-	_, rest, found := bytes.Cut(msg, []byte(`,"u":`))
-	if !found {
-		return 0, false
+	st := stamp{Seq: uint32(seq), Sent: int64(sent), User: -1}
+	if after, ok := bytes.CutPrefix(rest, []byte(`,"u":`)); ok {
+		user, after, ok := scanUint(after)
+		if !ok || user > 1<<31-1 {
+			return stamp{}, false
+		}
+		st.User, rest = int(user), after
 	}
-	n, _, ok := scanUint(rest)
-	return int(n), ok
+	if len(rest) == 0 || (rest[0] != ',' && rest[0] != '}') {
+		return stamp{}, false
+	}
+	return st, true
 }
 
 // scanUint reads a decimal number of at most 19 digits.

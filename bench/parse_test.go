@@ -49,18 +49,20 @@ func TestParseStamp(t *testing.T) {
 		want    stamp
 		wantErr bool
 	}{
-		{"as pushed", `{"s":7,"t":1700000000123456789,"p":"xx"}`, stamp{7, 1700000000123456789}, false},
-		{"untimed", `{"s":1,"t":0,"p":""}`, stamp{1, 0}, false},
-		{"no padding", `{"s":3,"t":5}`, stamp{3, 5}, false},
-		{"keys reordered", `{"t":5,"p":"x","s":3}`, stamp{3, 5}, false},
-		{"whitespace", `{ "s" : 3 , "t" : 5 }`, stamp{3, 5}, false},
-		{"largest sequence", `{"s":4294967295,"t":1}`, stamp{4294967295, 1}, false},
+		{"as pushed", `{"s":7,"t":1700000000123456789,"p":"xx"}`, stamp{7, 1700000000123456789, -1}, false},
+		{"untimed", `{"s":1,"t":0,"p":""}`, stamp{1, 0, -1}, false},
+		{"no padding", `{"s":3,"t":5}`, stamp{3, 5, -1}, false},
+		{"keys reordered", `{"t":5,"p":"x","s":3}`, stamp{3, 5, -1}, false},
+		{"whitespace", `{ "s" : 3 , "t" : 5 }`, stamp{3, 5, -1}, false},
+		{"largest sequence", `{"s":4294967295,"t":1}`, stamp{4294967295, 1, -1}, false},
 		{"sequence too large", `{"s":4294967296,"t":1}`, stamp{}, true},
 		{"no sequence", `{"t":5}`, stamp{}, true},
 		{"not an object", `"hello"`, stamp{}, true},
 		{"negative sequence", `{"s":-1,"t":5}`, stamp{}, true},
 		{"truncated", `{"s":3,"t":`, stamp{}, true},
 		{"fast path prefix of a longer number key", `{"s":3,"t":5x}`, stamp{}, true},
+		{"with its user", `{"s":3,"t":5,"u":9,"p":""}`, stamp{3, 5, 9}, false},
+		{"user, keys reordered", `{"u":9,"t":5,"s":3}`, stamp{3, 5, 9}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,16 +96,13 @@ func TestPushBodyRoundTrip(t *testing.T) {
 		t.Fatalf("classify(%s) = %d, want a message", frame, kind)
 	}
 	st, err := parseStamp(msg)
-	if err != nil || st != (stamp{42, 1234567890123}) {
-		t.Errorf("parseStamp(%s) = %+v, %v", msg, st, err)
-	}
-	if u, ok := scanUser(msg); !ok || u != 7 {
-		t.Errorf("scanUser(%s) = %d, %v; want 7", msg, u, ok)
+	if err != nil || st != (stamp{42, 1234567890123, 7}) {
+		t.Errorf("parseStamp(%s) = %+v, %v; want user 7", msg, st, err)
 	}
 }
 
 func TestScanStampDoesNotAllocate(t *testing.T) {
-	msg := []byte(`{"s":7,"t":1700000000123456789,"p":"xx"}`)
+	msg := []byte(`{"s":7,"t":1700000000123456789,"u":12,"p":"xx"}`)
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, ok := scanStamp(msg); !ok {
 			t.Fatal("fast path failed")
